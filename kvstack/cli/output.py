@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
@@ -69,7 +68,7 @@ def _width(stream: Any) -> int | None:
     """Rich's 80 columns when piped would fold ids and titles; logs and CI get room for them."""
     if stream.isatty():
         return None
-    return int(os.environ.get("COLUMNS", "200"))
+    return 200
 
 
 def _escape(message: str) -> str:

@@ -1,0 +1,5 @@
+"""`python -m kvstack` is the `kvstack` command."""
+
+from kvstack.cli import main
+
+main()
