@@ -9,6 +9,7 @@
     │   ├── AuthenticationError       wrong or missing token (Cloudflare 10000, HTTP 401/403)
     │   └── RateLimitedError          429 after every retry the budget allowed
     ├── LocalCloudflareError          the local Cloudflare is not running or did not start
+    ├── ProgramError                  the Pulumi program of infra/ failed while kvstack evaluated it
     └── DriftError                    exit 1: a file or an account differs from what is declared
 
 Low-level errors (yaml, json, httpx, the SDK's) are re-raised as one of these at the boundary
@@ -28,6 +29,7 @@ __all__ = [
     "KvstackError",
     "LocalCloudflareError",
     "OutputsError",
+    "ProgramError",
     "RateLimitedError",
     "UsageError",
     "WranglerFileError",
@@ -119,6 +121,10 @@ class RateLimitedError(CloudflareError):
 
 class LocalCloudflareError(KvstackError):
     """The local Cloudflare is not running, did not start, or its state folder is unusable."""
+
+
+class ProgramError(KvstackError):
+    """The Pulumi program failed in-process (kvstack plan, local apply) for a reason that is not a KvstackError."""
 
 
 class DriftError(KvstackError):

@@ -3,3 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kvstack validate --stack dev
+kvstack plan --stack dev
