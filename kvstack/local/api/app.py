@@ -1,0 +1,195 @@
+"""The ASGI application: routes, Cloudflare's error envelope, and the knobs in front of everything."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kvstack.local.api import admin, kv, pages, tokens, workers
+from kvstack.local.api.context import Context, Settings
+from kvstack.local.api.envelope import CODE_INTERNAL, CODE_NO_ROUTE, CODE_RATE_LIMITED, ApiError, failure
+from kvstack.local.api.knobs import Knobs
+from kvstack.local.api.store import Store
+from kvstack.local.state import atomic_write_text
+from kvstack.permissions import PERMISSION_GROUPS, account_resource
+
+__all__ = ["KnobsMiddleware", "asgi_app", "create_app", "ensure_bootstrap_token"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+async def _api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return failure(exc)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status in (404, 405):
+        return failure(ApiError(404 if status == 404 else 405, CODE_NO_ROUTE, "No route for that URI"))
+    return failure(ApiError(status, CODE_INTERNAL, "Internal error"))
+
+
+async def _internal_error(_request: Request, _exc: Exception) -> Response:
+    return failure(ApiError(500, CODE_INTERNAL, "Internal error"))
+
+
+def ensure_bootstrap_token(context: Context) -> Path:
+    """Create the all-powerful local token once; its value goes only to ``<state>/bootstrap-token`` (0600)."""
+    path = context.settings.state / "bootstrap-token"
+    if path.is_file() and context.store.token_by_value(path.read_text(encoding="utf-8").strip()):
+        return path
+    account_groups = [{"id": g.id} for g in PERMISSION_GROUPS if g.scope == "com.cloudflare.api.account"]
+    user_groups = [{"id": g.id} for g in PERMISSION_GROUPS if g.scope == "com.cloudflare.api.user"]
+    _, value = tokens.create_token(
+        context,
+        "user",
+        {
+            "name": admin.BOOTSTRAP_TOKEN_NAME,
+            "policies": [
+                {
+                    "effect": "allow",
+                    "permission_groups": account_groups,
+                    "resources": {account_resource(context.settings.account_id): "*"},
+                },
+                {
+                    "effect": "allow",
+                    "permission_groups": user_groups,
+                    "resources": {f"com.cloudflare.api.user.{tokens.USER_ID}": "*"},
+                },
+            ],
+        },
+    )
+    atomic_write_text(path, value + "\n", mode=0o600)
+    return path
+
+
+def create_app(settings: Settings, knobs: Knobs | None = None) -> Starlette:
+    """The Cloudflare v4 subset as a Starlette app; ``app.state.context`` holds the account and knobs."""
+    settings.state.mkdir(parents=True, exist_ok=True)
+    context = Context(settings=settings, store=Store.open(settings.state), knobs=knobs or Knobs())
+    ensure_bootstrap_token(context)
+    app = Starlette(
+        routes=[*kv.routes, *pages.routes, *workers.routes, *tokens.routes, *admin.routes],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error},
+    )
+    app.state.context = context
+    return app
+
+
+class KnobsMiddleware:
+    """Latency, seeded faults, the rate limit and the request log, before any route runs.
+
+    It must be the outermost layer: a dropped connection needs the server's own ``send`` (uvicorn's
+    request cycle, whose transport it closes without a byte of response).
+    """
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self.context: Context = app.state.context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        knobs = self.context.knobs
+        token = self._token(scope)
+        entry: dict[str, Any] = {
+            "time": time.time(),
+            "method": scope["method"],
+            "path": scope["path"],
+            "route": self._route(scope),
+            "token": token["id"] if token else None,
+            "status": None,
+        }
+        self.context.log.add(entry)
+
+        async def logged_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                entry["status"] = message["status"]
+            await send(message)
+
+        if scope["path"].startswith("/__kvstack/"):
+            await self.app(scope, receive, logged_send)
+            return
+        if knobs.latency_ms:
+            await asyncio.sleep(knobs.latency_ms / 1000)
+        wait = knobs.rate_limit.retry_after(token["id"] if token else "anonymous")
+        if wait is not None:
+            await self._answer(
+                scope,
+                receive,
+                logged_send,
+                ApiError(
+                    429,
+                    CODE_RATE_LIMITED,
+                    "Please wait and consider throttling your request speed",
+                    {"Retry-After": str(wait)},
+                ),
+            )
+            return
+        fault = knobs.faults.draw()
+        if fault == "429":
+            await self._answer(
+                scope,
+                receive,
+                logged_send,
+                ApiError(
+                    429,
+                    CODE_RATE_LIMITED,
+                    "Please wait and consider throttling your request speed",
+                    {"Retry-After": "1"},
+                ),
+            )
+            return
+        if fault == "500":
+            await self._answer(scope, receive, logged_send, ApiError(500, CODE_INTERNAL, "Internal error"))
+            return
+        if fault == "drop" and self._drop(send):
+            entry["status"] = "dropped"
+            return
+        await self.app(scope, receive, logged_send)
+
+    def _token(self, scope: Scope) -> dict[str, Any] | None:
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                _, _, raw = value.decode("latin-1").partition(" ")
+                return self.context.store.token_by_value(raw.strip())
+        return None
+
+    def _route(self, scope: Scope) -> str:
+        for route in self.app.routes:
+            match, _ = route.matches(scope)
+            if match.name == "FULL":
+                return str(getattr(route, "path", scope["path"]))
+        return str(scope["path"])
+
+    @staticmethod
+    async def _answer(scope: Scope, receive: Receive, send: Send, error: ApiError) -> None:
+        await failure(error)(scope, receive, send)
+
+    @staticmethod
+    def _drop(send: Send) -> bool:
+        """Close the connection without an answer, as a broken network would. False if the server hides it."""
+        cycle = getattr(send, "__self__", None)
+        transport = getattr(cycle, "transport", None)
+        if transport is None:
+            return False
+        transport.abort()
+        return True
+
+
+def asgi_app(settings: Settings, knobs: Knobs | None = None) -> KnobsMiddleware:
+    """What the server runs: the app behind its knobs."""
+    return KnobsMiddleware(create_app(settings, knobs))

@@ -1,0 +1,75 @@
+"""Bearer tokens and their policies, enforced per route as Cloudflare does.
+
+A token's capabilities are the union of the permission groups of its ``allow`` policies whose
+resources name this account (account-scoped groups) or any user (user-scoped groups such as
+"API Tokens Write"), minus those of its ``deny`` policies. Expired, disabled or not-yet-valid
+tokens authenticate nobody.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+
+from kvstack.local.api.envelope import CODE_AUTH, ApiError
+from kvstack.local.api.store import Store
+from kvstack.permissions import Capability, account_resource, group_by_id
+
+__all__ = ["authenticate", "capabilities", "require", "token_status"]
+
+
+def token_status(token: dict[str, Any], now: datetime | None = None) -> str:
+    """``active``, ``disabled`` or ``expired``, as Cloudflare reports it."""
+    now = now or datetime.now(UTC)
+    if token.get("status") == "disabled":
+        return "disabled"
+    expires = token.get("expires_on")
+    if expires and _parse(expires) <= now:
+        return "expired"
+    return "active"
+
+
+def _parse(moment: str) -> datetime:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def capabilities(token: dict[str, Any], account_id: str) -> frozenset[Capability]:
+    allowed: set[Capability] = set()
+    denied: set[Capability] = set()
+    for policy in token.get("policies", []):
+        resources = policy.get("resources") or {}
+        for ref in policy.get("permission_groups", []):
+            group = group_by_id(str(ref.get("id")))
+            if group is None:
+                continue
+            applies = (
+                account_resource(account_id) in resources or "com.cloudflare.api.account.*" in resources
+                if group.scope == "com.cloudflare.api.account"
+                else any(key.startswith("com.cloudflare.api.user") for key in resources)
+            )
+            if applies:
+                (allowed if policy.get("effect", "allow") == "allow" else denied).update(group.grants)
+    return frozenset(allowed - denied)
+
+
+def authenticate(request: Request, store: Store) -> dict[str, Any]:
+    """The token the request carries, or 401 + 10000."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise ApiError(401, CODE_AUTH, "Authentication error: send Authorization: Bearer <token>")
+    token = store.token_by_value(value.strip())
+    if token is None:
+        raise ApiError(401, CODE_AUTH, "Authentication error: invalid API token")
+    not_before = token.get("not_before")
+    if token_status(token) != "active" or (not_before and _parse(not_before) > datetime.now(UTC)):
+        raise ApiError(401, CODE_AUTH, f"Authentication error: token is {token_status(token)}")
+    return token
+
+
+def require(token: dict[str, Any], account_id: str, capability: Capability) -> None:
+    """403 + 10000 unless the token's policies grant ``capability`` on this account."""
+    if capability not in capabilities(token, account_id):
+        raise ApiError(403, CODE_AUTH, f"Authentication error: the token lacks the permission for {capability}")

@@ -1,0 +1,43 @@
+"""Calls to the admin routes, for `kvstack local` and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from kvstack.errors import LocalCloudflareError
+
+__all__ = ["clear_requests", "register_script", "request_log", "set_knobs"]
+
+
+def _call(method: str, url: str, token: str, **kwargs: Any) -> Any:
+    try:
+        response = httpx.request(method, url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0, **kwargs)
+    except httpx.HTTPError as exc:
+        raise LocalCloudflareError(
+            f"the local API did not answer {method} {url}: {exc}", hint="is `kvstack local up` running?"
+        ) from exc
+    body = response.json()
+    if not body.get("success"):
+        raise LocalCloudflareError(f"{method} {url} failed: {body.get('errors')}")
+    return body.get("result")
+
+
+def register_script(api_url: str, token: str, name: str, bindings: Sequence[dict[str, str]]) -> None:
+    _call("PUT", f"{api_url}/__kvstack/scripts/{name}", token, json={"bindings": list(bindings)})
+
+
+def set_knobs(api_url: str, token: str, **changes: Any) -> dict[str, Any]:
+    result: dict[str, Any] = _call("PUT", f"{api_url}/__kvstack/knobs", token, json=changes)
+    return result
+
+
+def request_log(api_url: str, token: str, since: int = 0) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = _call("GET", f"{api_url}/__kvstack/requests", token, params={"since": since})
+    return result
+
+
+def clear_requests(api_url: str, token: str) -> None:
+    _call("DELETE", f"{api_url}/__kvstack/requests", token)

@@ -1,0 +1,236 @@
+"""API tokens (user-owned and account-owned), permission groups, the user, memberships and accounts."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from kvstack.local.api.auth import authenticate, token_status
+from kvstack.local.api.context import Context, context_of
+from kvstack.local.api.envelope import CODE_AUTH, CODE_BAD_REQUEST, CODE_TOKEN_NOT_FOUND, ApiError, success
+from kvstack.local.api.store import hash_token, new_id, now_rfc3339
+from kvstack.permissions import PERMISSION_GROUPS, group_by_id
+
+__all__ = ["create_token", "routes"]
+
+USER_ID = "5c0a2f1e9b8d4c3a2f1e0d9c8b7a6f5e"
+ACCOUNT_TOKENS = "/client/v4/accounts/{account_id}/tokens"
+USER_TOKENS = "/client/v4/user/tokens"
+
+
+def _owner(request: Request) -> str:
+    return "account" if "account_id" in request.path_params else "user"
+
+
+def _view(token: dict[str, Any]) -> dict[str, Any]:
+    view = {k: v for k, v in token.items() if k not in ("value_sha256", "owner")}
+    view["status"] = token_status(token)
+    return view
+
+
+def create_token(context: Context, owner: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Validate a token request as Cloudflare does, store it (hash only) and return it with its value."""
+    name = body.get("name")
+    if not isinstance(name, str) or not name or len(name) > 120:
+        raise ApiError(400, CODE_BAD_REQUEST, "name is required (at most 120 characters)")
+    policies = body.get("policies")
+    if not isinstance(policies, list) or not policies:
+        raise ApiError(400, CODE_BAD_REQUEST, "policies are required")
+    stored = []
+    for policy in policies:
+        if not isinstance(policy, dict) or policy.get("effect") not in ("allow", "deny"):
+            raise ApiError(400, CODE_BAD_REQUEST, "each policy needs effect allow or deny")
+        resources = policy.get("resources")
+        if isinstance(resources, str):  # tolerated: some clients send the JSON as a string
+            resources = json.loads(resources)
+        if not isinstance(resources, dict) or not resources:
+            raise ApiError(400, CODE_BAD_REQUEST, "each policy needs resources")
+        groups = []
+        for ref in policy.get("permission_groups") or []:
+            group = group_by_id(str(ref.get("id") if isinstance(ref, dict) else ref))
+            if group is None:
+                raise ApiError(400, CODE_BAD_REQUEST, f"unknown permission group {ref!r}")
+            groups.append({"id": group.id, "name": group.name})
+        if not groups:
+            raise ApiError(400, CODE_BAD_REQUEST, "each policy needs permission groups")
+        stored.append({"id": new_id(), "effect": policy["effect"], "permission_groups": groups, "resources": resources})
+    value = secrets.token_urlsafe(30)  # 40 characters: Cloudflare's values are 40–80
+    token: dict[str, Any] = {
+        "id": new_id(),
+        "name": name,
+        "status": body.get("status") or "active",
+        "issued_on": now_rfc3339(),
+        "modified_on": now_rfc3339(),
+        "expires_on": body.get("expires_on"),
+        "not_before": body.get("not_before"),
+        "policies": stored,
+        "condition": body.get("condition") or {},
+        "owner": owner,
+        "value_sha256": hash_token(value),
+    }
+    context.store.tokens[token["id"]] = token
+    context.store.save()
+    return token, value
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, CODE_BAD_REQUEST, f"request body is not JSON: {exc.msg}") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, CODE_BAD_REQUEST, "the body must be a JSON object")
+    return body
+
+
+def _find(request: Request) -> dict[str, Any]:
+    token = context_of(request).store.tokens.get(request.path_params["token_id"])
+    if token is None or token["owner"] != _owner(request):
+        raise ApiError(404, CODE_TOKEN_NOT_FOUND, "Invalid API Token")
+    return token
+
+
+async def verify(request: Request) -> Response:
+    context = context_of(request)
+    header = request.headers.get("authorization", "")
+    token = context.store.token_by_value(header.partition(" ")[2].strip()) if header else None
+    if token is None:
+        raise ApiError(401, 1000, "Invalid API Token")
+    if _owner(request) == "account" and request.path_params["account_id"] != context.settings.account_id:
+        raise ApiError(403, CODE_AUTH, "Authentication error")
+    result = {"id": token["id"], "status": token_status(token)}
+    for key in ("expires_on", "not_before"):
+        if token.get(key):
+            result[key] = token[key]
+    return success(result)
+
+
+async def list_tokens(request: Request) -> Response:
+    context = context_of(request)
+    context.authorize(request, "tokens.read")
+    owner = _owner(request)
+    tokens = [_view(t) for t in context.store.tokens.values() if t["owner"] == owner]
+    return success(tokens, {"page": 1, "per_page": 50, "count": len(tokens), "total_count": len(tokens)})
+
+
+async def get_token(request: Request) -> Response:
+    context_of(request).authorize(request, "tokens.read")
+    return success(_view(_find(request)))
+
+
+async def post_token(request: Request) -> Response:
+    context = context_of(request)
+    context.authorize(request, "tokens.write")
+    token, value = create_token(context, _owner(request), await _json(request))
+    return success({**_view(token), "value": value})
+
+
+async def update_token(request: Request) -> Response:
+    context = context_of(request)
+    context.authorize(request, "tokens.write")
+    token = _find(request)
+    body = await _json(request)
+    for key in ("name", "status", "expires_on", "not_before", "condition"):
+        if key in body:
+            token[key] = body[key]
+    token["modified_on"] = now_rfc3339()
+    context.store.save()
+    return success(_view(token))
+
+
+async def delete_token(request: Request) -> Response:
+    context = context_of(request)
+    context.authorize(request, "tokens.write")
+    token = _find(request)
+    del context.store.tokens[token["id"]]
+    context.store.save()
+    return success({"id": token["id"]})
+
+
+async def permission_groups(request: Request) -> Response:
+    context_of(request).authorize(request, None)
+    name = request.query_params.get("name")
+    scope = request.query_params.get("scope")
+    groups = [
+        {"id": g.id, "name": g.name, "scopes": [g.scope]}
+        for g in PERMISSION_GROUPS
+        if (name is None or g.name == name) and (scope is None or g.scope == scope)
+    ]
+    return success(groups)
+
+
+async def user(request: Request) -> Response:
+    authenticate(request, context_of(request).store)
+    return success(
+        {
+            "id": USER_ID,
+            "email": "local@kvstack.invalid",
+            "first_name": "kvstack",
+            "last_name": "local",
+            "two_factor_authentication_enabled": False,
+            "suspended": False,
+        }
+    )
+
+
+def _account(context: Context) -> dict[str, Any]:
+    return {
+        "id": context.settings.account_id,
+        "name": context.settings.account_name,
+        "type": "standard",
+        "created_on": "2026-01-01T00:00:00Z",
+        "settings": {"enforce_twofactor": False},
+    }
+
+
+async def accounts(request: Request) -> Response:
+    context = context_of(request)
+    authenticate(request, context.store)
+    return success([_account(context)], {"page": 1, "per_page": 20, "count": 1, "total_count": 1})
+
+
+async def account(request: Request) -> Response:
+    context = context_of(request)
+    context.authorize(request, None)
+    return success(_account(context))
+
+
+async def memberships(request: Request) -> Response:
+    context = context_of(request)
+    authenticate(request, context.store)
+    membership = {
+        "id": "7e3b0c9d8a6f4e2b1c0d9e8f7a6b5c4d",
+        "status": "accepted",
+        "api_access_enabled": True,
+        "account": _account(context),
+        "roles": ["Administrator"],
+        "permissions": {},
+    }
+    return success([membership], {"page": 1, "per_page": 20, "count": 1, "total_count": 1})
+
+
+routes = [
+    Route(USER_TOKENS + "/verify", verify, methods=["GET"]),
+    Route(ACCOUNT_TOKENS + "/verify", verify, methods=["GET"]),
+    Route(USER_TOKENS + "/permission_groups", permission_groups, methods=["GET"]),
+    Route(ACCOUNT_TOKENS + "/permission_groups", permission_groups, methods=["GET"]),
+    Route(USER_TOKENS, list_tokens, methods=["GET"]),
+    Route(ACCOUNT_TOKENS, list_tokens, methods=["GET"]),
+    Route(USER_TOKENS, post_token, methods=["POST"]),
+    Route(ACCOUNT_TOKENS, post_token, methods=["POST"]),
+    Route(USER_TOKENS + "/{token_id}", get_token, methods=["GET"]),
+    Route(ACCOUNT_TOKENS + "/{token_id}", get_token, methods=["GET"]),
+    Route(USER_TOKENS + "/{token_id}", update_token, methods=["PUT"]),
+    Route(ACCOUNT_TOKENS + "/{token_id}", update_token, methods=["PUT"]),
+    Route(USER_TOKENS + "/{token_id}", delete_token, methods=["DELETE"]),
+    Route(ACCOUNT_TOKENS + "/{token_id}", delete_token, methods=["DELETE"]),
+    Route("/client/v4/user", user, methods=["GET"]),
+    Route("/client/v4/memberships", memberships, methods=["GET"]),
+    Route("/client/v4/accounts", accounts, methods=["GET"]),
+    Route("/client/v4/accounts/{account_id}", account, methods=["GET"]),
+]

@@ -1,0 +1,124 @@
+"""The .env file of a rest app: kvstack's variables set, every other line kept as it was."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from kvstack.errors import WranglerFileError
+from kvstack.render._model import Finding, Rendered
+
+__all__ = ["ACCOUNT_VARIABLE", "NAMESPACE_VARIABLE", "SECRET_VARIABLES", "TOKEN_VARIABLE", "render_env"]
+
+ACCOUNT_VARIABLE = "CLOUDFLARE_ACCOUNT_ID"
+NAMESPACE_VARIABLE = "CLOUDFLARE_KV_NAMESPACE_ID"
+TOKEN_VARIABLE = "CLOUDFLARE_API_TOKEN"
+SECRET_VARIABLES = frozenset({TOKEN_VARIABLE})
+
+_ASSIGNMENT = re.compile(r"^(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_.]*)(?P<eq>\s*=\s*)(?P<value>.*)$")
+_QUOTES = ("'", '"')
+
+
+def _value_lines(lines: list[str], index: int, value: str) -> int:
+    """How many lines the assignment starting at ``index`` spans (quoted values may span several)."""
+    stripped = value.strip()
+    if not stripped or stripped[0] not in _QUOTES:
+        return 1
+    quote = stripped[0]
+    rest = stripped[1:]
+    count = 1
+    while not _closes(rest, quote):
+        if index + count >= len(lines):
+            return -1
+        rest = lines[index + count]
+        count += 1
+    return count
+
+
+def _closes(text: str, quote: str) -> bool:
+    escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quote == '"':
+            escaped = True
+        elif ch == quote:
+            return True
+    return False
+
+
+def render_env(text: str | None, values: Mapping[str, str], *, file: str) -> Rendered:
+    """Set ``values`` in the .env ``text`` (None: a new file); other lines, comments and order are kept.
+
+    A variable set more than once has every assignment updated (dotenv readers differ on which wins).
+    Findings never contain a value of :data:`SECRET_VARIABLES`.
+    """
+    lines = (text or "").splitlines(keepends=True)
+    findings: list[Finding] = []
+    seen: dict[str, str] = {}
+    out: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        body = line.rstrip("\r\n")
+        if not body.strip() or body.lstrip().startswith("#"):
+            out.append(line)
+            index += 1
+            continue
+        match = _ASSIGNMENT.match(body)
+        if match is None:
+            raise WranglerFileError(
+                "not a .env line: expected KEY=value, a comment or a blank line",
+                file=file,
+                line=index + 1,
+                column=len(body) - len(body.lstrip()) + 1,
+            )
+        span = _value_lines(lines, index, match.group("value"))
+        if span < 0:
+            raise WranglerFileError("a quoted value is never closed", file=file, line=index + 1, column=1)
+        key = match.group("key")
+        if key not in values:
+            out.extend(lines[index : index + span])
+            index += span
+            continue
+        raw = "".join(lines[index : index + span])
+        value_text = raw[match.start("value") :]
+        stripped = value_text.rstrip("\r\n")
+        newline = value_text[len(stripped) :] or "\n"
+        seen.setdefault(key, _unquote(stripped))
+        quote = _quote_of(stripped)
+        comment = ""
+        if not quote and " #" in stripped:
+            comment = stripped[stripped.index(" #") :]
+            comment = " " * (len(stripped.split(" #", 1)[0]) - len(stripped.split(" #", 1)[0].rstrip())) + comment
+        value = f"{quote}{values[key]}{quote}"
+        out.append(f"{match.group('lead')}{key}{match.group('eq')}{value}{comment}{newline}")
+        index += span
+    missing = [key for key in values if key not in seen]
+    if missing and out and not out[-1].endswith("\n"):
+        out[-1] += "\n"
+    for key in missing:
+        out.append(f"{key}={values[key]}\n")
+    for key, want in values.items():
+        secret = key in SECRET_VARIABLES
+        if key not in seen:
+            findings.append(Finding("missing-variable", "error", f"{key} is not set", file=file))
+        elif seen[key] != want:
+            shown = "differs from the outputs (value hidden)" if secret else f"is {seen[key]!r}; the outputs say {want}"
+            findings.append(Finding("changed-variable", "error", f"{key} {shown}", file=file))
+    return Rendered("".join(out), tuple(findings))
+
+
+def _quote_of(value: str) -> str:
+    """The quote a value was written with, kept when kvstack rewrites it."""
+    stripped = value.strip()
+    return stripped[0] if stripped and stripped[0] in _QUOTES else ""
+
+
+def _unquote(value: str) -> str:
+    stripped = value.strip()
+    if stripped and stripped[0] in _QUOTES:
+        quote = stripped[0]
+        end = stripped.rfind(quote)
+        return stripped[1:end] if end > 0 else stripped[1:]
+    return stripped.split(" #", 1)[0].strip()
