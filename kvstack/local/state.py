@@ -1,12 +1,34 @@
-"""Where `kvstack local up` keeps its state, and the outputs document it wrote for a stack."""
+"""Where `kvstack local up` keeps its state, and what it records there.
+
+Everything lives under ``<project>/.kvstack/local/`` (git-ignored):
+
+    local.json                 the running local Cloudflare: processes (pid, port, log), URLs, stack
+    api/                       the API server's own state (namespaces registry, projects, tokens)
+    api/bootstrap-token        the all-powerful local token, mode 0600, never printed
+    storage/                   Miniflare's --persist-to folder shared by the storage worker and the apps
+    tree/apps/<app>/…          the reference apps with their rendered wrangler files (what workerd runs)
+    stacks/<stack>.outputs.json  the applied stack's outputs (`pulumi stack output --json` shape), 0600
+    logs/                      one log per process
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["local_outputs_file", "read_local_outputs", "state_dir"]
+from kvstack.files import atomic_write
+
+__all__ = [
+    "LocalState",
+    "ProcessRecord",
+    "atomic_write_text",
+    "local_outputs_file",
+    "read_local_outputs",
+    "state_dir",
+]
 
 
 def state_dir(root: Path) -> Path:
@@ -26,3 +48,71 @@ def read_local_outputs(root: Path, stack: str) -> dict[str, Any] | None:
         return None
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
+
+
+def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """State files are written whole or not at all; secrets get ``mode=0o600``."""
+    atomic_write(path, text, mode=mode)
+
+
+@dataclass
+class ProcessRecord:
+    """One process `local up` started: enough to find it, reach it and stop exactly it."""
+
+    name: str
+    role: str  # "storage", "api" or "app"
+    pid: int
+    port: int
+    url: str
+    log: str
+
+
+@dataclass
+class LocalState:
+    """The running local Cloudflare as `local.json` records it."""
+
+    stack: str
+    account_id: str
+    api_url: str
+    token_file: str
+    processes: list[ProcessRecord] = field(default_factory=list)
+    apps: dict[str, str] = field(default_factory=dict)
+    knobs: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def path(root: Path) -> Path:
+        return state_dir(root) / "local.json"
+
+    @classmethod
+    def load(cls, root: Path) -> LocalState | None:
+        path = cls.path(root)
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        processes = [ProcessRecord(**p) for p in data.pop("processes", [])]
+        return cls(processes=processes, **data)
+
+    def save(self, root: Path) -> None:
+        atomic_write_text(self.path(root), json.dumps(asdict(self), indent=2) + "\n")
+
+    def status_document(self) -> dict[str, Any]:
+        """What `kvstack local status --json` prints (no secrets: the token is a file path)."""
+        return {
+            "stack": self.stack,
+            "api_url": self.api_url,
+            "account_id": self.account_id,
+            "token_file": self.token_file,
+            "apps": dict(self.apps),
+            "processes": [{**asdict(p), "alive": _alive(p.pid)} for p in self.processes],
+            "knobs": dict(self.knobs),
+        }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
