@@ -68,3 +68,25 @@ def failure(error: ApiError) -> JSONResponse:
         "result": None,
     }
     return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def paged(items: list[Any], query: Any, *, per_page: int = 20, max_per_page: int = 100) -> JSONResponse:
+    """A page-style list answer honouring ``page``/``per_page``: the SDK pages until a page comes back empty."""
+    try:
+        page = max(1, int(query.get("page", 1)))
+        size = int(query.get("per_page", per_page))
+    except ValueError:
+        raise ApiError(400, CODE_BAD_REQUEST, "page and per_page must be integers") from None
+    if not 1 <= size <= max_per_page:
+        raise ApiError(400, CODE_BAD_REQUEST, f"per_page must be between 1 and {max_per_page}")
+    chunk = items[(page - 1) * size : page * size]
+    return success(
+        chunk,
+        {
+            "page": page,
+            "per_page": size,
+            "count": len(chunk),
+            "total_count": len(items),
+            "total_pages": max(1, -(-len(items) // size)),
+        },
+    )

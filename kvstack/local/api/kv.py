@@ -32,6 +32,7 @@ from kvstack.local.api.envelope import (
     CODE_TOO_MANY_ITEMS,
     CODE_VALUE_TOO_LARGE,
     ApiError,
+    paged,
     success,
 )
 from kvstack.local.api.store import new_id
@@ -126,8 +127,6 @@ def _check_value(size: int) -> None:
 async def list_namespaces(request: Request) -> Response:
     context = context_of(request)
     context.authorize(request, "kv.read")
-    page = _int_param(request, "page", 1, 1, 1_000_000)
-    per_page = _int_param(request, "per_page", 20, 1, 1000)
     order = request.query_params.get("order", "id")
     if order not in ("id", "title"):
         raise ApiError(400, CODE_BAD_REQUEST, "order must be id or title")
@@ -136,17 +135,7 @@ async def list_namespaces(request: Request) -> Response:
         key=lambda ns: ns[order],
         reverse=request.query_params.get("direction") == "desc",
     )
-    chunk = items[(page - 1) * per_page : page * per_page]
-    return success(
-        [_namespace_view(ns) for ns in chunk],
-        {
-            "page": page,
-            "per_page": per_page,
-            "count": len(chunk),
-            "total_count": len(items),
-            "total_pages": max(1, -(-len(items) // per_page)),
-        },
-    )
+    return paged([_namespace_view(ns) for ns in items], request.query_params, max_per_page=1000)
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from kvstack.local.api.auth import authenticate, token_status
 from kvstack.local.api.context import Context, context_of
-from kvstack.local.api.envelope import CODE_AUTH, CODE_BAD_REQUEST, CODE_TOKEN_NOT_FOUND, ApiError, success
+from kvstack.local.api.envelope import CODE_AUTH, CODE_BAD_REQUEST, CODE_TOKEN_NOT_FOUND, ApiError, paged, success
 from kvstack.local.api.store import hash_token, new_id, now_rfc3339
 from kvstack.permissions import PERMISSION_GROUPS, group_by_id
 
@@ -115,7 +115,7 @@ async def list_tokens(request: Request) -> Response:
     context.authorize(request, "tokens.read")
     owner = _owner(request)
     tokens = [_view(t) for t in context.store.tokens.values() if t["owner"] == owner]
-    return success(tokens, {"page": 1, "per_page": 50, "count": len(tokens), "total_count": len(tokens)})
+    return paged(tokens, request.query_params, max_per_page=50)
 
 
 async def get_token(request: Request) -> Response:
@@ -161,7 +161,7 @@ async def permission_groups(request: Request) -> Response:
         for g in PERMISSION_GROUPS
         if (name is None or g.name == name) and (scope is None or g.scope == scope)
     ]
-    return success(groups)
+    return paged(groups, request.query_params, per_page=100, max_per_page=1000)
 
 
 async def user(request: Request) -> Response:
@@ -191,7 +191,7 @@ def _account(context: Context) -> dict[str, Any]:
 async def accounts(request: Request) -> Response:
     context = context_of(request)
     authenticate(request, context.store)
-    return success([_account(context)], {"page": 1, "per_page": 20, "count": 1, "total_count": 1})
+    return paged([_account(context)], request.query_params, max_per_page=50)
 
 
 async def account(request: Request) -> Response:
@@ -211,7 +211,7 @@ async def memberships(request: Request) -> Response:
         "roles": ["Administrator"],
         "permissions": {},
     }
-    return success([membership], {"page": 1, "per_page": 20, "count": 1, "total_count": 1})
+    return paged([membership], request.query_params, max_per_page=50)
 
 
 routes = [

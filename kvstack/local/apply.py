@@ -1,0 +1,172 @@
+"""Apply a stack to the local Cloudflare: the real Pulumi program, with mocks that create through the API.
+
+Where `pulumi up` would have the provider create each resource, these mocks call the local
+Cloudflare's API with the official SDK (so the emulator is held to the real client): namespaces
+are created (or found again by their unique title, so a second `local up` reuses them), Pages
+projects created or updated, account tokens created with their policies. The ids and token values
+the API answers flow into the program's exports, exactly as the provider's would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from kvstack.errors import CloudflareError, LocalCloudflareError
+
+if TYPE_CHECKING:
+    import cloudflare
+    import pulumi
+
+__all__ = ["apply_stack", "local_api_mocks"]
+
+
+def apply_stack(root: Path, stack: str, *, api_url: str, token: str) -> dict[str, Any]:
+    """Run the program of ``stack`` against the local Cloudflare at ``api_url``.
+
+    Returns what `pulumi stack output --json --show-secrets` would print: the outputs document under
+    ``names.OUTPUTS_EXPORT`` and the token values under ``names.TOKEN_VALUES_EXPORT``.
+    """
+    import cloudflare
+
+    from kvstack.engine import load_adapter, run_program
+
+    client = cloudflare.Cloudflare(api_token=token, base_url=f"{api_url}/client/v4", max_retries=3, timeout=30.0)
+    try:
+        run = run_program(root, stack, local_api_mocks(client, load_adapter()))
+    finally:
+        client.close()
+    output: dict[str, Any] = run.stack_output(show_secrets=True)
+    return output
+
+
+def local_api_mocks(client: cloudflare.Cloudflare, adapter: ModuleType) -> pulumi.runtime.Mocks:
+    """Mocks whose every resource is created through ``client`` (the official SDK)."""
+    import pulumi
+
+    # Pulumi calls mocks from several threads; find-or-create must not race for one title.
+    lock = threading.Lock()
+
+    class LocalApiMocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+            state = dict(args.inputs)
+            account = str(state.get("accountId", ""))
+            with lock, _translated(f"{args.typ} {args.name}"):
+                if args.typ == adapter.KV_NAMESPACE:
+                    return _namespace(client, adapter, account, state, args.resource_id), state
+                if args.typ == adapter.PAGES_PROJECT:
+                    return _pages_project(client, adapter, account, state), state
+                if args.typ == adapter.ACCOUNT_TOKEN:
+                    return _account_token(client, adapter, account, state), state
+            raise LocalCloudflareError(f"the local Cloudflare cannot create {args.typ} ({args.name})")
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+            if args.token == adapter.PERMISSION_GROUPS_LIST:
+                account = str(args.args.get("accountId", ""))
+                with _translated("permission groups"):
+                    groups = client.accounts.tokens.permission_groups.list(account_id=account)
+                    results = [
+                        {"id": g.id, "name": g.name, "scopes": list(g.scopes or [])} for g in groups
+                    ]
+                return {"accountId": account, "results": results}, []
+            raise LocalCloudflareError(f"the local Cloudflare cannot answer the data source {args.token}")
+
+    return LocalApiMocks()
+
+
+def _namespace(
+    client: cloudflare.Cloudflare, adapter: ModuleType, account: str, state: dict[str, Any], import_id: str | None
+) -> str:
+    title = str(state["title"])
+    adopted = adapter.read_import_namespace_id(import_id)
+    if adopted:
+        found = client.kv.namespaces.get(adopted, account_id=account)
+        if found is None:  # pragma: no cover - the SDK raises NotFoundError instead
+            raise CloudflareError(f"adopted namespace {adopted} does not exist", codes=(10013,))
+        state["supportsUrlEncoding"] = bool(found.supports_url_encoding)
+        return adopted
+    for namespace in client.kv.namespaces.list(account_id=account, per_page=100):
+        if namespace.title == title:
+            state["supportsUrlEncoding"] = bool(namespace.supports_url_encoding)
+            return namespace.id
+    created = client.kv.namespaces.create(account_id=account, title=title)
+    state["supportsUrlEncoding"] = bool(created.supports_url_encoding)
+    return created.id
+
+
+def _pages_project(client: cloudflare.Cloudflare, adapter: ModuleType, account: str, state: dict[str, Any]) -> str:
+    import cloudflare
+
+    name = str(state["name"])
+    bindings: Mapping[str, Mapping[str, str]] = adapter.read_pages_kv_bindings(state)
+    configs: Any = {
+        environment: {"kv_namespaces": {b: {"namespace_id": nid} for b, nid in ids.items()}}
+        for environment, ids in bindings.items()
+    }
+    branch = str(state.get("productionBranch") or "main")
+    try:
+        client.pages.projects.get(name, account_id=account)
+    except cloudflare.NotFoundError:
+        project = client.pages.projects.create(
+            account_id=account, name=name, production_branch=branch, deployment_configs=configs
+        )
+    else:
+        project = client.pages.projects.edit(
+            name, account_id=account, name=name, production_branch=branch, deployment_configs=configs
+        )
+    state["subdomain"] = project.subdomain or f"{name}.pages.dev"
+    return str(project.id or name)
+
+
+def _account_token(client: cloudflare.Cloudflare, adapter: ModuleType, account: str, state: dict[str, Any]) -> str:
+    name = str(state["name"])
+    # A second `local up` replaces the token of the same name: one live token per declared token.
+    for token in client.accounts.tokens.list(account_id=account):
+        if token.name == name and token.id:
+            client.accounts.tokens.delete(token.id, account_id=account)
+    policies: Any = [
+        {
+            "effect": policy["effect"],
+            "permission_groups": [{"id": gid} for gid in policy["permission_group_ids"]],
+            "resources": policy["resources"],
+        }
+        for policy in adapter.read_token_policies(state)
+    ]
+    created = client.accounts.tokens.create(
+        account_id=account, name=name, policies=policies, expires_on=state.get("expiresOn") or None
+    )
+    if created is None or not created.id or not created.value:
+        raise CloudflareError(f"creating token {name} returned no id or value")
+    state["status"] = "active"
+    state["value"] = created.value
+    return created.id
+
+
+class _translated:
+    """Turn the SDK's errors into kvstack's, naming what was being created."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> bool:
+        import cloudflare
+
+        if isinstance(error, cloudflare.APIStatusError):
+            body = error.body if isinstance(error.body, dict) else {}
+            codes = tuple(int(e.get("code", 0)) for e in body.get("errors", []) if isinstance(e, dict))
+            raise CloudflareError(
+                f"the local Cloudflare refused {self.what}: HTTP {error.status_code} {error.message}",
+                status=error.status_code, codes=codes,
+            ) from error
+        if isinstance(error, cloudflare.APIConnectionError):
+            raise LocalCloudflareError(
+                f"the local Cloudflare API did not answer while creating {self.what}",
+                hint="is `kvstack local up` running? see `kvstack local status`",
+            ) from error
+        return False

@@ -1,0 +1,261 @@
+"""`kvstack local up|down|status|reset|outputs`: the local Cloudflare as one unit, from real parts.
+
+`up` starts, in order:
+
+1. the API server (``python -m kvstack.local.api``): the Cloudflare v4 subset, its own state under
+   ``api/``, KV data through Miniflare's explorer API on the runtime's port (chosen up front);
+2. the stack's Pulumi program, applied through that API with the official SDK (``apply.py``):
+   namespaces, Pages projects, tokens; the outputs are recorded for render, checks and audit;
+3. the reference apps, copied into ``tree/`` and rendered there by ``kvstack render``'s own code;
+4. one `wrangler dev` (router + storage worker + apps; see ``runtime.py``) reading exactly those files;
+5. each app's Worker script registered with the API so that script settings list its bindings.
+
+Every process leads its own process group and is recorded in ``local.json`` with its pid, so `down`
+stops exactly what `up` started, from any shell.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kvstack import names
+from kvstack.catalog import Catalog, load_catalog
+from kvstack.errors import LocalCloudflareError
+from kvstack.local.state import LocalState, ProcessRecord, local_outputs_file, state_dir
+from kvstack.local.wrangler import free_port, node_environment, stop_process
+
+__all__ = ["Knobs", "down", "reset", "status", "up"]
+
+Progress = Callable[[str], None]
+SECRET_FILE_MODE = 0o600
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The local Cloudflare's behaviour knobs (see `kvstack local up --help`)."""
+
+    latency_ms: int = 0
+    faults: str | None = None
+    rate_limit: str | None = None
+    consistency_delay: float = 0.0
+    seed: int = 0
+
+    def arguments(self) -> list[str]:
+        args = ["--latency-ms", str(self.latency_ms), "--consistency-delay", str(self.consistency_delay),
+                "--seed", str(self.seed)]
+        if self.faults:
+            args += ["--faults", self.faults]
+        if self.rate_limit:
+            args += ["--rate-limit", self.rate_limit]
+        return args
+
+
+def up(root: Path, stack: str, *, port: int | None = None, knobs: Knobs = Knobs(),
+       progress: Progress = lambda _message: None) -> LocalState:
+    """Start the local Cloudflare for ``stack`` and return once the API and every app answer."""
+    catalog = load_catalog(root, stack)
+    existing = LocalState.load(root)
+    if existing is not None and any(p["alive"] for p in existing.status_document()["processes"]):
+        raise LocalCloudflareError(
+            f"the local Cloudflare is already running (stack {existing.stack}, API {existing.api_url})",
+            hint="run `kvstack local down` first, or use it as it is",
+        )
+    folder = state_dir(root)
+    logs = folder / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    runtime_port = free_port()
+    api_port = port or free_port()
+    state = LocalState(
+        stack=stack, account_id=catalog.account_id, api_url=f"http://127.0.0.1:{api_port}",
+        token_file=str(folder / "api" / "bootstrap-token"), knobs=knobs.__dict__.copy(),
+    )
+    try:
+        progress(f"starting the API on {state.api_url}")
+        state.processes.append(_start_api(folder, api_port, runtime_port, catalog.account_id, knobs, logs))
+        state.save(root)
+        token = _read_token(Path(state.token_file))
+
+        progress(f"applying stack {stack} through the API (namespaces, Pages projects, tokens)")
+        from kvstack.local.apply import apply_stack
+
+        stack_output = apply_stack(root, stack, api_url=state.api_url, token=token)
+        app_urls = _local_app_urls(catalog, runtime_port)
+        _point_apps_at(stack_output, app_urls)
+        from kvstack.local.state import atomic_write_text
+
+        atomic_write_text(local_outputs_file(root, stack), json.dumps(stack_output, indent=2) + "\n",
+                          mode=SECRET_FILE_MODE)
+
+        progress("rendering the reference apps' wrangler files")
+        tree = _render_tree(root, catalog, folder / "tree")
+
+        progress(f"starting wrangler dev for {', '.join(app_urls)} on port {runtime_port}")
+        from kvstack.local.runtime import app_specs, start_runtime
+
+        runtime = start_runtime(
+            app_specs(catalog, tree / "apps"), persist_to=folder / "storage", log_dir=logs,
+            work_dir=folder / "runtime", port=runtime_port,
+        )
+        state.processes.append(ProcessRecord(name="runtime", role="runtime", pid=runtime.pid, port=runtime.port,
+                                             url=runtime.url, log=str(runtime.log_file)))
+        state.apps = {name: app.url for name, app in runtime.apps.items()}
+        state.save(root)
+        _register_scripts(state.api_url, token, catalog, runtime.apps)
+    except BaseException:
+        _stop_all(state)
+        state.processes.clear()
+        state.save(root)
+        raise
+    return state
+
+
+def down(root: Path) -> list[ProcessRecord]:
+    """Stop exactly the processes `up` recorded; storage and outputs stay for the next `up`."""
+    state = LocalState.load(root)
+    if state is None:
+        return []
+    stopped = _stop_all(state)
+    state.processes.clear()
+    state.apps.clear()
+    state.save(root)
+    return stopped
+
+
+def reset(root: Path) -> None:
+    """Stop everything and delete the whole local state: namespaces, data, tokens, outputs."""
+    down(root)
+    folder = state_dir(root)
+    if folder.exists():
+        shutil.rmtree(folder)
+
+
+def status(root: Path) -> dict[str, Any] | None:
+    """What is running, for people and scripts; None when `up` never ran here."""
+    state = LocalState.load(root)
+    return None if state is None else state.status_document()
+
+
+def _start_api(folder: Path, port: int, runtime_port: int, account_id: str, knobs: Knobs, logs: Path) -> ProcessRecord:
+    log = logs / "api.log"
+    command = [
+        sys.executable, "-m", "kvstack.local.api",
+        "--state", str(folder / "api"),
+        "--port", str(port),
+        "--storage-url", f"http://127.0.0.1:{runtime_port}",
+        "--account-id", account_id,
+        *knobs.arguments(),
+    ]
+    with log.open("ab") as stream:
+        process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, env=node_environment())
+    url = f"http://127.0.0.1:{port}"
+    record = ProcessRecord(name="api", role="api", pid=process.pid, port=port, url=url, log=str(log))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+            raise LocalCloudflareError(f"the API server exited with code {process.returncode}:\n{tail}",
+                                       hint=f"see {log}")
+        try:
+            httpx.get(f"{url}/client/v4/user/tokens/verify", timeout=2.0)
+            return record
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    stop_process(process.pid)
+    raise LocalCloudflareError("the API server did not answer within 30 s", hint=f"see {log}")
+
+
+def _read_token(path: Path) -> str:
+    deadline = time.monotonic() + 10
+    while not path.is_file():
+        if time.monotonic() > deadline:
+            raise LocalCloudflareError(f"no bootstrap token at {path}", hint="see the API log in .kvstack/local/logs")
+        time.sleep(0.05)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _local_app_urls(catalog: Catalog, runtime_port: int) -> dict[str, str]:
+    """Apps with a wrangler file run in the runtime, each under its own path prefix."""
+    return {app.name: f"http://127.0.0.1:{runtime_port}/{app.name}" for app in catalog.apps if app.wrangler}
+
+
+def _point_apps_at(stack_output: dict[str, Any], urls: Mapping[str, str]) -> None:
+    """Locally an app answers at its runtime URL, not at the URL the stack declares for the cloud."""
+    apps = stack_output[names.OUTPUTS_EXPORT]["apps"]
+    for name, app in apps.items():
+        app["url"] = urls.get(name)
+
+
+def _render_tree(root: Path, catalog: Catalog, tree: Path) -> Path:
+    """Copy the reference apps into ``tree`` and render the stack's outputs into them, as users render."""
+    from kvstack.local.runtime import stage_reference_apps
+    from kvstack.outputs import read_outputs
+    from kvstack.render import plan_render, write_plan
+
+    stage_reference_apps(tree / "apps", [app.name for app in catalog.apps if app.wrangler])
+    outputs = read_outputs(root, catalog.stack, file=local_outputs_file(root, catalog.stack), with_secrets=True)
+    for plan in plan_render(catalog, outputs, base_dir=tree, with_secrets=True):
+        write_plan(plan)
+    _write_dev_vars(catalog, tree)
+    return tree
+
+
+def _write_dev_vars(catalog: Catalog, tree: Path) -> None:
+    from kvstack.local.runtime import local_dev_vars, write_dev_vars
+
+    for app in catalog.apps:
+        if app.wrangler is not None:
+            write_dev_vars((tree / app.wrangler.relpath).parent, local_dev_vars(app.name))
+
+
+def _register_scripts(api_url: str, token: str, catalog: Catalog, running: Mapping[str, Any]) -> None:
+    """Tell the API which Worker scripts run, with the KV bindings of the files wrangler really read."""
+    from kvstack.local.api.client import register_script
+    from kvstack.local.runtime import _read_wrangler_file as read_wrangler_file
+
+    for app in catalog.apps:
+        if app.kind != "worker" or app.name not in running:
+            continue
+        worker = running[app.name]
+        config = read_wrangler_file(worker.config)
+        section = config if worker.section == names.WRANGLER_TOP_SECTION else (
+            config.get("env", {}).get(worker.section.removeprefix("env."), {})
+        )
+        bindings = [
+            {"type": "kv_namespace", "name": entry.get("binding"), "namespace_id": entry.get("id")}
+            for entry in section.get("kv_namespaces", [])
+        ]
+        register_script(api_url, token, worker.worker, bindings)
+
+
+def _stop_all(state: LocalState) -> list[ProcessRecord]:
+    from kvstack.local.runtime import stop_runtime
+
+    stopped = []
+    for record in reversed(state.processes):
+        alive = stop_runtime(record.pid) if record.role == "runtime" else _stop_own(record.pid)
+        if alive:
+            stopped.append(record)
+    return stopped
+
+
+def _stop_own(pid: int) -> bool:
+    """Stop a recorded kvstack process unless the pid now belongs to something else."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    if "kvstack.local.api" not in command:
+        return False
+    return stop_process(pid)
+
