@@ -1,0 +1,182 @@
+"""`kvstack local up|status|outputs|down` through the real CLI, on a copy of the project.
+
+One `local up` per module: the API process, the Pulumi program applied through it, wrangler dev with
+the rendered reference apps. The tests then look at it with real clients (the official SDK, httpx).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cloudflare
+import httpx
+import pytest
+
+from kvstack.catalog import load_catalog
+from kvstack.local.state import local_outputs_file
+from kvstack.outputs import read_outputs_file
+from kvstack.render import plan_render
+from tests.cli.conftest import ROOT, run_kvstack
+
+pytestmark = [pytest.mark.runtime, pytest.mark.xdist_group("local-up")]
+
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+
+
+def copy_project(target: Path) -> Path:
+    """The files a user's checkout has that `local up` reads (the program and apps stay in the repo)."""
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(ROOT / name, target / name)
+    for folder in ("keyspaces", "apps"):
+        shutil.copytree(ROOT / folder, target / folder)
+    return target
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, dict[str, Any]]]:
+    root = copy_project(tmp_path_factory.mktemp("project"))
+    up = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
+    try:
+        assert up.returncode == 0, up.stderr
+        status = run_kvstack("local", "status", "--json", "--root", str(root))
+        yield root, up.stdout + up.stderr, json.loads(status.stdout)
+    finally:
+        run_kvstack("local", "down", "--root", str(root))
+
+
+@pytest.fixture(scope="module")
+def sdk(project: tuple[Path, str, dict[str, Any]]) -> Iterator[cloudflare.Cloudflare]:
+    _, _, status = project
+    token = Path(status["token_file"]).read_text().strip()
+    client = cloudflare.Cloudflare(api_token=token, base_url=f"{status['api_url']}/client/v4", max_retries=0)
+    yield client
+    client.close()
+
+
+def test_up_prints_where_everything_is_but_never_the_token(project: tuple[Path, str, dict[str, Any]]) -> None:
+    _, printed, status = project
+    token = Path(status["token_file"]).read_text().strip()
+    assert status["api_url"] in printed
+    assert status["token_file"] in printed
+    for url in status["apps"].values():
+        assert url in printed
+    assert token not in printed
+    assert stat.S_IMODE(os.stat(status["token_file"]).st_mode) == 0o600
+
+
+def test_status_json_lists_the_api_the_account_and_every_wrangler_app(project: tuple[Path, str, dict[str, Any]]) -> None:
+    _, _, status = project
+    assert status["account_id"] == ACCOUNT
+    assert status["stack"] == "dev"
+    assert set(status["apps"]) == {"dubai-app-front", "pickmyclass", "codex"}
+    assert {p["role"] for p in status["processes"]} == {"api", "runtime"}
+    assert all(p["alive"] for p in status["processes"])
+
+
+def test_the_program_created_every_namespace_with_its_derived_title(
+    project: tuple[Path, str, dict[str, Any]], sdk: cloudflare.Cloudflare
+) -> None:
+    root, _, _ = project
+    outputs = read_outputs_file(local_outputs_file(root, "dev"))
+    titles = {ns.id: ns.title for ns in sdk.kv.namespaces.list(account_id=ACCOUNT, per_page=100)}
+    declared = 0
+    for _app, _binding, ids in outputs.bindings():
+        assert titles.get(ids.id) == ids.title
+        assert titles.get(ids.preview_id) == ids.preview_title
+        declared += 2
+    assert declared == 12
+
+
+def test_pages_project_binds_production_and_preview_ids(
+    project: tuple[Path, str, dict[str, Any]], sdk: cloudflare.Cloudflare
+) -> None:
+    root, _, _ = project
+    ids = read_outputs_file(local_outputs_file(root, "dev")).apps["dubai-app-front"].bindings
+    pages = sdk.pages.projects.get("dubai-app-front-dev", account_id=ACCOUNT)
+    configs = pages.deployment_configs
+    assert configs is not None and configs.production is not None and configs.preview is not None
+    production = {b: v.namespace_id for b, v in (configs.production.kv_namespaces or {}).items()}
+    preview = {b: v.namespace_id for b, v in (configs.preview.kv_namespaces or {}).items()}
+    assert production == {b: i.id for b, i in ids.items()}
+    assert preview == {b: i.preview_id for b, i in ids.items()}
+
+
+def test_tokens_carry_values_only_in_the_secret_file(project: tuple[Path, str, dict[str, Any]]) -> None:
+    root, _, _ = project
+    path = local_outputs_file(root, "dev")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    outputs = read_outputs_file(path)
+    assert {t.role for t in outputs.tokens.values()} == {"deploy", "runtime", "audit"}
+    assert all(t.value for t in outputs.tokens.values())
+    shown = run_kvstack("local", "outputs", "--stack", "dev", "--root", str(root))
+    assert shown.returncode == 0
+    for token in outputs.tokens.values():
+        assert token.value is not None and token.value not in shown.stdout
+
+
+def test_runtime_runs_exactly_the_rendered_files(project: tuple[Path, str, dict[str, Any]]) -> None:
+    root, _, _ = project
+    catalog = load_catalog(root, "dev")
+    outputs = read_outputs_file(local_outputs_file(root, "dev"))
+    plans = plan_render(catalog, outputs, base_dir=root / ".kvstack" / "local" / "tree", with_secrets=True)
+    assert [p.relpath for p in plans if p.drifted or p.changed] == []
+    codex = (root / ".kvstack/local/tree/apps/codex/wrangler.toml").read_text()
+    assert outputs.apps["codex"].bindings["CACHE_KV"].id in codex
+
+
+def test_every_app_answers_with_its_bindings(project: tuple[Path, str, dict[str, Any]]) -> None:
+    _, _, status = project
+    for app, url in status["apps"].items():
+        health = httpx.get(f"{url}/health", timeout=10).json()
+        assert health["app"] == app
+        assert health["missing"] == [], health
+
+
+def test_worker_scripts_are_registered_with_the_bindings_wrangler_read(
+    project: tuple[Path, str, dict[str, Any]], sdk: cloudflare.Cloudflare
+) -> None:
+    root, _, _ = project
+    ids = read_outputs_file(local_outputs_file(root, "dev")).apps["codex"].bindings
+    names = {script.id for script in sdk.workers.scripts.list(account_id=ACCOUNT)}
+    codex = next(name for name in names if name and name.startswith("codex"))
+    settings = sdk.workers.scripts.script_and_version_settings.get(codex, account_id=ACCOUNT)
+    bound = {b.name: getattr(b, "namespace_id", None) for b in settings.bindings or []}
+    assert bound == {b: i.id for b, i in ids.items()}
+
+
+def test_second_up_is_refused_while_running(project: tuple[Path, str, dict[str, Any]]) -> None:
+    root, _, _ = project
+    again = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
+    assert again.returncode == 2
+    assert "already running" in again.stderr
+
+
+def test_down_stops_exactly_its_processes_and_up_again_reuses_the_namespaces(tmp_path: Path) -> None:
+    root = copy_project(tmp_path)
+    first = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
+    assert first.returncode == 0, first.stderr
+    try:
+        status = json.loads(run_kvstack("local", "status", "--json", "--root", str(root)).stdout)
+        pids = [p["pid"] for p in status["processes"]]
+        ids_before = read_outputs_file(local_outputs_file(root, "dev")).to_document()["apps"]
+        down = run_kvstack("local", "down", "--root", str(root))
+        assert down.returncode == 0
+        for pid in pids:
+            assert f"pid {pid}" in down.stderr
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+        after = run_kvstack("local", "status", "--json", "--root", str(root))
+        assert after.returncode == 1
+        second = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
+        assert second.returncode == 0, second.stderr
+        ids_after = read_outputs_file(local_outputs_file(root, "dev")).to_document()["apps"]
+        for app, entry in ids_before.items():
+            assert entry["bindings"] == ids_after[app]["bindings"], app
+    finally:
+        run_kvstack("local", "down", "--root", str(root))
