@@ -26,7 +26,13 @@ app = typer.Typer(
 )
 
 # Each module defines `register(app)`; add a line here when a command module is added.
-COMMAND_MODULES = ("kvstack.cli.validate", "kvstack.cli.plan", "kvstack.cli.render", "kvstack.cli.check", "kvstack.cli.local")
+COMMAND_MODULES = (
+    "kvstack.cli.validate",
+    "kvstack.cli.plan",
+    "kvstack.cli.render",
+    "kvstack.cli.check",
+    "kvstack.cli.local",
+)
 
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app)

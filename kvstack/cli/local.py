@@ -45,17 +45,24 @@ def up(
 
     output = Output()
     state = start(
-        find_root(root), stack, port=port,
-        knobs=Knobs(latency_ms=latency_ms, faults=faults, rate_limit=rate_limit,
-                    consistency_delay=consistency_delay, seed=seed),
+        find_root(root),
+        stack,
+        port=port,
+        knobs=Knobs(
+            latency_ms=latency_ms, faults=faults, rate_limit=rate_limit, consistency_delay=consistency_delay, seed=seed
+        ),
         progress=output.info,
     )
-    output.table(f"local Cloudflare — stack {stack}", ["what", "where"], [
-        ("API", f"{state.api_url}/client/v4"),
-        ("account", state.account_id),
-        ("bootstrap token file", state.token_file),
-        *((f"app {name}", url) for name, url in state.apps.items()),
-    ])
+    output.table(
+        f"local Cloudflare — stack {stack}",
+        ["what", "where"],
+        [
+            ("API", f"{state.api_url}/client/v4"),
+            ("account", state.account_id),
+            ("bootstrap token file", state.token_file),
+            *((f"app {name}", url) for name, url in state.apps.items()),
+        ],
+    )
     output.success("local Cloudflare is up; `kvstack local down` stops it")
 
 
@@ -75,7 +82,9 @@ def down(root: RootOption = None) -> None:
 @local_app.command("status")
 def status(
     root: RootOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print api_url, account_id, token_file and apps as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print api_url, account_id, token_file and apps as JSON.")
+    ] = False,
 ) -> None:
     """What is running: API URL, account, token file, each app's URL and whether each process is alive.
 
@@ -90,8 +99,11 @@ def status(
     elif document is None:
         output.info("the local Cloudflare was never started here; run `kvstack local up`")
     else:
-        output.table(f"local Cloudflare — stack {document['stack']}", ["process", "pid", "url", "alive"],
-                     [(p["name"], p["pid"], p["url"], "yes" if p["alive"] else "NO") for p in document["processes"]])
+        output.table(
+            f"local Cloudflare — stack {document['stack']}",
+            ["process", "pid", "url", "alive"],
+            [(p["name"], p["pid"], p["url"], "yes" if p["alive"] else "NO") for p in document["processes"]],
+        )
     alive = bool(document and document["processes"]) and all(p["alive"] for p in document["processes"])  # type: ignore[index]
     raise typer.Exit(0 if alive else 1)
 
@@ -124,8 +136,9 @@ def outputs(
 
     path = local_outputs_file(find_root(root), stack)
     if not path.is_file():
-        raise OutputsError(f"stack {stack} was not applied to the local Cloudflare",
-                           hint=f"run `kvstack local up --stack {stack}`")
+        raise OutputsError(
+            f"stack {stack} was not applied to the local Cloudflare", hint=f"run `kvstack local up --stack {stack}`"
+        )
     document = read_outputs_file(path).to_document(with_secrets=with_secrets)
     Output().text(json.dumps(document, indent=2) + "\n")
 

@@ -68,9 +68,7 @@ def local_api_mocks(client: cloudflare.Cloudflare, adapter: ModuleType) -> pulum
                 account = str(args.args.get("accountId", ""))
                 with _translated("permission groups"):
                     groups = client.accounts.tokens.permission_groups.list(account_id=account)
-                    results = [
-                        {"id": g.id, "name": g.name, "scopes": list(g.scopes or [])} for g in groups
-                    ]
+                    results = [{"id": g.id, "name": g.name, "scopes": list(g.scopes or [])} for g in groups]
                 return {"accountId": account, "results": results}, []
             raise LocalCloudflareError(f"the local Cloudflare cannot answer the data source {args.token}")
 
@@ -87,12 +85,14 @@ def _namespace(
         if found is None:  # pragma: no cover - the SDK raises NotFoundError instead
             raise CloudflareError(f"adopted namespace {adopted} does not exist", codes=(10013,))
         state["supportsUrlEncoding"] = bool(found.supports_url_encoding)
-        return adopted
+        return str(adopted)
     for namespace in client.kv.namespaces.list(account_id=account, per_page=100):
         if namespace.title == title:
             state["supportsUrlEncoding"] = bool(namespace.supports_url_encoding)
             return namespace.id
     created = client.kv.namespaces.create(account_id=account, title=title)
+    if created is None:
+        raise CloudflareError(f"creating namespace {title!r} returned nothing")
     state["supportsUrlEncoding"] = bool(created.supports_url_encoding)
     return created.id
 
@@ -136,7 +136,7 @@ def _account_token(client: cloudflare.Cloudflare, adapter: ModuleType, account: 
         for policy in adapter.read_token_policies(state)
     ]
     created = client.accounts.tokens.create(
-        account_id=account, name=name, policies=policies, expires_on=state.get("expiresOn") or None
+        account_id=account, name=name, policies=policies, expires_on=str(state["expiresOn"])
     )
     if created is None or not created.id or not created.value:
         raise CloudflareError(f"creating token {name} returned no id or value")
@@ -154,7 +154,7 @@ class _translated:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> None:
         import cloudflare
 
         if isinstance(error, cloudflare.APIStatusError):
@@ -162,11 +162,11 @@ class _translated:
             codes = tuple(int(e.get("code", 0)) for e in body.get("errors", []) if isinstance(e, dict))
             raise CloudflareError(
                 f"the local Cloudflare refused {self.what}: HTTP {error.status_code} {error.message}",
-                status=error.status_code, codes=codes,
+                status=error.status_code,
+                codes=codes,
             ) from error
         if isinstance(error, cloudflare.APIConnectionError):
             raise LocalCloudflareError(
                 f"the local Cloudflare API did not answer while creating {self.what}",
                 hint="is `kvstack local up` running? see `kvstack local status`",
             ) from error
-        return False

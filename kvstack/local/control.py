@@ -51,8 +51,14 @@ class Knobs:
     seed: int = 0
 
     def arguments(self) -> list[str]:
-        args = ["--latency-ms", str(self.latency_ms), "--consistency-delay", str(self.consistency_delay),
-                "--seed", str(self.seed)]
+        args = [
+            "--latency-ms",
+            str(self.latency_ms),
+            "--consistency-delay",
+            str(self.consistency_delay),
+            "--seed",
+            str(self.seed),
+        ]
         if self.faults:
             args += ["--faults", self.faults]
         if self.rate_limit:
@@ -60,8 +66,14 @@ class Knobs:
         return args
 
 
-def up(root: Path, stack: str, *, port: int | None = None, knobs: Knobs = Knobs(),
-       progress: Progress = lambda _message: None) -> LocalState:
+def up(
+    root: Path,
+    stack: str,
+    *,
+    port: int | None = None,
+    knobs: Knobs = Knobs(),
+    progress: Progress = lambda _message: None,
+) -> LocalState:
     """Start the local Cloudflare for ``stack`` and return once the API and every app answer."""
     catalog = load_catalog(root, stack)
     existing = LocalState.load(root)
@@ -76,8 +88,11 @@ def up(root: Path, stack: str, *, port: int | None = None, knobs: Knobs = Knobs(
     runtime_port = free_port()
     api_port = port or free_port()
     state = LocalState(
-        stack=stack, account_id=catalog.account_id, api_url=f"http://127.0.0.1:{api_port}",
-        token_file=str(folder / "api" / "bootstrap-token"), knobs=knobs.__dict__.copy(),
+        stack=stack,
+        account_id=catalog.account_id,
+        api_url=f"http://127.0.0.1:{api_port}",
+        token_file=str(folder / "api" / "bootstrap-token"),
+        knobs=knobs.__dict__.copy(),
     )
     try:
         progress(f"starting the API on {state.api_url}")
@@ -93,8 +108,9 @@ def up(root: Path, stack: str, *, port: int | None = None, knobs: Knobs = Knobs(
         _point_apps_at(stack_output, app_urls)
         from kvstack.local.state import atomic_write_text
 
-        atomic_write_text(local_outputs_file(root, stack), json.dumps(stack_output, indent=2) + "\n",
-                          mode=SECRET_FILE_MODE)
+        atomic_write_text(
+            local_outputs_file(root, stack), json.dumps(stack_output, indent=2) + "\n", mode=SECRET_FILE_MODE
+        )
 
         progress("rendering the reference apps' wrangler files")
         tree = _render_tree(root, catalog, folder / "tree")
@@ -103,11 +119,22 @@ def up(root: Path, stack: str, *, port: int | None = None, knobs: Knobs = Knobs(
         from kvstack.local.runtime import app_specs, start_runtime
 
         runtime = start_runtime(
-            app_specs(catalog, tree / "apps"), persist_to=folder / "storage", log_dir=logs,
-            work_dir=folder / "runtime", port=runtime_port,
+            app_specs(catalog, tree / "apps"),
+            persist_to=folder / "storage",
+            log_dir=logs,
+            work_dir=folder / "runtime",
+            port=runtime_port,
         )
-        state.processes.append(ProcessRecord(name="runtime", role="runtime", pid=runtime.pid, port=runtime.port,
-                                             url=runtime.url, log=str(runtime.log_file)))
+        state.processes.append(
+            ProcessRecord(
+                name="runtime",
+                role="runtime",
+                pid=runtime.pid,
+                port=runtime.port,
+                url=runtime.url,
+                log=str(runtime.log_file),
+            )
+        )
         state.apps = {name: app.url for name, app in runtime.apps.items()}
         state.save(root)
         _register_scripts(state.api_url, token, catalog, runtime.apps)
@@ -148,24 +175,37 @@ def status(root: Path) -> dict[str, Any] | None:
 def _start_api(folder: Path, port: int, runtime_port: int, account_id: str, knobs: Knobs, logs: Path) -> ProcessRecord:
     log = logs / "api.log"
     command = [
-        sys.executable, "-m", "kvstack.local.api",
-        "--state", str(folder / "api"),
-        "--port", str(port),
-        "--storage-url", f"http://127.0.0.1:{runtime_port}",
-        "--account-id", account_id,
+        sys.executable,
+        "-m",
+        "kvstack.local.api",
+        "--state",
+        str(folder / "api"),
+        "--port",
+        str(port),
+        "--storage-url",
+        f"http://127.0.0.1:{runtime_port}",
+        "--account-id",
+        account_id,
         *knobs.arguments(),
     ]
     with log.open("ab") as stream:
-        process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True, env=node_environment())
+        process = subprocess.Popen(
+            command,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=node_environment(),
+        )
     url = f"http://127.0.0.1:{port}"
     record = ProcessRecord(name="api", role="api", pid=process.pid, port=port, url=url, log=str(log))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-            raise LocalCloudflareError(f"the API server exited with code {process.returncode}:\n{tail}",
-                                       hint=f"see {log}")
+            raise LocalCloudflareError(
+                f"the API server exited with code {process.returncode}:\n{tail}", hint=f"see {log}"
+            )
         try:
             httpx.get(f"{url}/client/v4/user/tokens/verify", timeout=2.0)
             return record
@@ -228,8 +268,10 @@ def _register_scripts(api_url: str, token: str, catalog: Catalog, running: Mappi
             continue
         worker = running[app.name]
         config = read_wrangler_file(worker.config)
-        section = config if worker.section == names.WRANGLER_TOP_SECTION else (
-            config.get("env", {}).get(worker.section.removeprefix("env."), {})
+        section = (
+            config
+            if worker.section == names.WRANGLER_TOP_SECTION
+            else (config.get("env", {}).get(worker.section.removeprefix("env."), {}))
         )
         bindings = [
             {"type": "kv_namespace", "name": entry.get("binding"), "namespace_id": entry.get("id")}
@@ -258,4 +300,3 @@ def _stop_own(pid: int) -> bool:
     if "kvstack.local.api" not in command:
         return False
     return stop_process(pid)
-

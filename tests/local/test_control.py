@@ -70,7 +70,9 @@ def test_up_prints_where_everything_is_but_never_the_token(project: tuple[Path, 
     assert stat.S_IMODE(os.stat(status["token_file"]).st_mode) == 0o600
 
 
-def test_status_json_lists_the_api_the_account_and_every_wrangler_app(project: tuple[Path, str, dict[str, Any]]) -> None:
+def test_status_json_lists_the_api_the_account_and_every_wrangler_app(
+    project: tuple[Path, str, dict[str, Any]],
+) -> None:
     _, _, status = project
     assert status["account_id"] == ACCOUNT
     assert status["stack"] == "dev"
@@ -100,7 +102,9 @@ def test_pages_project_binds_production_and_preview_ids(
     ids = read_outputs_file(local_outputs_file(root, "dev")).apps["dubai-app-front"].bindings
     pages = sdk.pages.projects.get("dubai-app-front-dev", account_id=ACCOUNT)
     configs = pages.deployment_configs
-    assert configs is not None and configs.production is not None and configs.preview is not None
+    assert configs is not None
+    assert configs.production is not None
+    assert configs.preview is not None
     production = {b: v.namespace_id for b, v in (configs.production.kv_namespaces or {}).items()}
     preview = {b: v.namespace_id for b, v in (configs.preview.kv_namespaces or {}).items()}
     assert production == {b: i.id for b, i in ids.items()}
@@ -117,7 +121,8 @@ def test_tokens_carry_values_only_in_the_secret_file(project: tuple[Path, str, d
     shown = run_kvstack("local", "outputs", "--stack", "dev", "--root", str(root))
     assert shown.returncode == 0
     for token in outputs.tokens.values():
-        assert token.value is not None and token.value not in shown.stdout
+        assert token.value is not None
+        assert token.value not in shown.stdout
 
 
 def test_runtime_runs_exactly_the_rendered_files(project: tuple[Path, str, dict[str, Any]]) -> None:
