@@ -1,0 +1,157 @@
+"""`kvstack check`: after a deploy, prove bindings, tokens, key schemas and the app flows work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kvstack.cli.common import RootOption, StackOption, find_root
+from kvstack.cli.output import Output
+from kvstack.errors import UsageError
+
+if TYPE_CHECKING:
+    from checks.report import CheckResult, RunResults
+
+KINDS = ("bindings", "tokens", "keyspaces", "flows")
+_MARK = {"passed": "✓", "failed": "✗", "error": "!", "skipped": "-"}
+
+
+class _Progress:
+    """Live progress on stderr: a bar on a terminal, one line per finished check in logs."""
+
+    def __init__(self, output: Output) -> None:
+        self.output = output
+        self.live = output.err.is_terminal
+        self.progress: Any = None
+        self.task: Any = None
+
+    def started(self, total: int) -> None:
+        if self.live:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.progress = Progress(
+                TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                console=self.output.err, transient=True,
+            )  # fmt: skip
+            self.progress.start()
+            self.task = self.progress.add_task("", total=total)
+        else:
+            self.output.info(f"running {total} checks")
+
+    def checking(self, nodeid: str) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, description=nodeid.rsplit("::", maxsplit=1)[-1][:80])
+
+    def finished(self, result: CheckResult) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task)
+        else:
+            self.output.info(f"{_MARK[result.outcome]} {result.kind:9} {result.name}")
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _summary(output: Output, results: RunResults, spent: dict[str, int]) -> None:
+    rows = [
+        (g["app"], g["kind"], g["passed"], g["failed"], g["error"], g["skipped"]) for g in results.by_app_and_kind()
+    ]
+    output.table("checks per app and kind", ["app", "kind", "passed", "failed", "errors", "skipped"], rows)
+    for error in results.collection_errors:
+        output.text(f"\nerror: {error}\n")
+    for result in results.ordered():
+        if result.outcome in ("failed", "error"):
+            output.text(f"\n{_MARK[result.outcome]} {result.kind} {result.name}\n  {result.message}\n")
+        for note in result.warnings:
+            output.warning(f"{result.name}: {note}")
+    counts = results.counts()
+    output.text(
+        f"\n{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors, {counts['skipped']} skipped"
+        f" — spent {spent['api_requests']} API requests ({spent['retries']} retries), {spent['kv_reads']} KV reads, "
+        f"{spent['kv_writes']} writes, {spent['kv_deletes']} deletes, {spent['kv_lists']} lists\n"
+    )
+    if results.smoke_remaining or results.smoke_errors:
+        left = ", ".join(results.smoke_remaining) or "unknown"
+        output.error(f"smoke keys remain after the run: {left} {'; '.join(results.smoke_errors)}")
+
+
+def check(
+    stack: StackOption = "dev",
+    root: RootOption = None,
+    local: Annotated[
+        bool, typer.Option("--local", envvar="KVSTACK_LOCAL", help="Check the running `kvstack local up`.")
+    ] = False,
+    app: Annotated[list[str] | None, typer.Option("--app", "-a", help="Only this app's checks (repeatable).")] = None,
+    only: Annotated[
+        str | None, typer.Option("--only", help="Comma-separated kinds: bindings,tokens,keyspaces,flows.")
+    ] = None,
+    sample: Annotated[int, typer.Option("--sample", min=0, help="Values read per key pattern.")] = 100,
+    deep: Annotated[bool, typer.Option("--deep", help="Read every value (ignores --sample).")] = False,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
+    keyword: Annotated[str | None, typer.Option("-k", help="Only checks matching this pytest -k expression.")] = None,
+    outputs: Annotated[
+        Path | None,
+        typer.Option(
+            "--outputs",
+            envvar="KVSTACK_OUTPUTS",
+            help="The outputs document (default: pulumi, or the local Cloudflare).",
+        ),
+    ] = None,
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            "--api-url", envvar="CLOUDFLARE_API_BASE_URL", help="Cloudflare API base URL, ending in /client/v4."
+        ),
+    ] = None,
+    expiry_days: Annotated[
+        int, typer.Option("--expiry-days", min=0, help="Fail tokens expiring within this many days.")
+    ] = 14,
+    window: Annotated[
+        float, typer.Option("--window", min=0, help="How long flows wait for KV to become consistent (s).")
+    ] = 60.0,
+) -> None:
+    """Verify a deployed stack: bindings, tokens, keyspaces (key schemas) and the app flows, end to end.
+
+    The API token comes from CLOUDFLARE_API_TOKEN (with --local: the local Cloudflare's own); flow
+    secrets of deployed apps from KVSTACK_<APP>_WEBHOOK_SECRET / _LOGIN_USER / _LOGIN_PASSWORD.
+    Exit 0 when every check passes, 1 when one fails, 2 on a usage or configuration error.
+    Token values are never printed.
+    """
+    from checks.context import CHECK_KINDS, CheckOptions, build_context
+    from checks.runner import run_checks
+
+    output = Output()
+    kinds = tuple(k.strip() for k in only.split(",") if k.strip()) if only else CHECK_KINDS
+    unknown = [k for k in kinds if k not in CHECK_KINDS]
+    if unknown:
+        raise UsageError(f"--only: unknown kind(s) {', '.join(unknown)}", hint=f"kinds: {', '.join(CHECK_KINDS)}")
+    options = CheckOptions(
+        stack=stack,
+        root=find_root(root),
+        local=local,
+        apps=tuple(app or ()),
+        only=kinds,  # type: ignore[arg-type]
+        sample=sample,
+        deep=deep,
+        outputs_file=outputs,
+        api_url=api_url,
+        expiry_days=expiry_days,
+        consistency_window=window,
+    )
+    context = build_context(options)
+    progress = _Progress(output)
+    try:
+        outcome = run_checks(context, junit=junit, json_report=json_file, keyword=keyword, listener=progress)
+    finally:
+        progress.stop()
+        context.close()
+    _summary(output, outcome.results, context.api.budget.snapshot())
+    raise typer.Exit(outcome.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check)

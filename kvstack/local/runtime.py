@@ -1,0 +1,571 @@
+"""The reference apps on real wrangler/Miniflare: ONE `wrangler dev`, one workerd, one KV store.
+
+Several `wrangler dev` processes on one ``--persist-to`` folder do not share KV reliably: workerd's
+SQLite answers ``SQLITE_BUSY`` to a process that writes while another one does, and the Worker's
+``put`` fails with a 500 (measured: 88 of 500 concurrent puts lost; docs/contracts.md, "Runtime").
+So every app runs as an auxiliary worker (``-c`` config) of one ``wrangler dev`` whose primary worker
+is kvstack's router (``local/apps/_router``), and the storage worker runs in the same process:
+
+    http://127.0.0.1:<port>/<app>/<path>                  the app, which sees /<path>
+    http://127.0.0.1:<port>/<app>/__scheduled?cron=…      the app's scheduled() handler
+    http://127.0.0.1:<port>/cdn-cgi/explorer/api/…        Miniflare's explorer API (KV of any namespace id)
+    http://127.0.0.1:<port>/…                             anything else: the storage worker
+
+Layout the runtime expects: ``<rendered_dir>/<app>/<wrangler file>`` beside the app's sources (what
+:func:`stage_reference_apps` copies and ``kvstack render`` then fills in), an optional ``.dev.vars``
+beside each wrangler file (:func:`write_dev_vars`), a persist folder and a log folder.
+
+One ``--env`` applies to every config of a multi-config ``wrangler dev`` (wrangler 4.164), so all apps
+of one runtime run either their top level or the same ``[env.<name>]`` section; the seed stacks fit
+(dev: codex ``env.staging``, prod: codex ``env.production``, the others top level).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import json5
+
+from kvstack import names
+from kvstack.catalog import App, Catalog
+from kvstack.errors import LocalCloudflareError
+from kvstack.local.wrangler import PROJECT_ROOT, WranglerProcess, start_wrangler_dev
+
+__all__ = [
+    "LOCAL_LOGIN_PASSWORD",
+    "LOCAL_LOGIN_USER",
+    "LOCAL_WEBHOOK_SECRET",
+    "REFERENCE_APPS_DIR",
+    "ROUTER_DIR",
+    "STORAGE_DIR",
+    "TRUSTED_CLIENT_HEADER",
+    "AppSpec",
+    "LocalRuntime",
+    "RunningApp",
+    "app_specs",
+    "local_dev_vars",
+    "run_section",
+    "stage_reference_apps",
+    "start_runtime",
+    "stop_runtime",
+    "worker_name",
+    "write_dev_vars",
+]
+
+REFERENCE_APPS_DIR = PROJECT_ROOT / "local" / "apps"
+ROUTER_DIR = REFERENCE_APPS_DIR / "_router"
+STORAGE_DIR = PROJECT_ROOT / "local" / "storage"
+
+# Obviously-local defaults for what a deployed app gets from `wrangler secret put`. They are written to
+# .dev.vars (git-ignored state folder) by `kvstack local up`, never into a committed wrangler file.
+LOCAL_WEBHOOK_SECRET = "kvstack-local-webhook-secret"
+LOCAL_LOGIN_USER = "kvstack-smoke-user"
+LOCAL_LOGIN_PASSWORD = "kvstack-local-password"
+# Locally every request comes from 127.0.0.1; codex takes the rate-limit client id from this header instead.
+TRUSTED_CLIENT_HEADER = "x-kvstack-client"
+
+_LOCAL_DEV_VARS: dict[str, dict[str, str]] = {
+    "dubai-app-front": {"WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET},
+    "codex": {
+        "LOGIN_USER": LOCAL_LOGIN_USER,
+        "LOGIN_PASSWORD": LOCAL_LOGIN_PASSWORD,
+        "TRUSTED_CLIENT_HEADER": TRUSTED_CLIENT_HEADER,
+    },
+}
+
+_ROUTER_NAME = "kvstack-router"
+# Once the router answers, workerd has loaded every worker; an app that still does not answer is misconfigured.
+_APPS_READY_TIMEOUT = 20.0
+_ROUTE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_STAGE_IGNORE = shutil.ignore_patterns(".wrangler", "node_modules", ".dev.vars*", ".env*")
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """One app to run: its route name, its rendered wrangler file and the section of it to run."""
+
+    name: str
+    config: Path
+    section: str = names.WRANGLER_TOP_SECTION
+
+    @property
+    def env(self) -> str | None:
+        """The wrangler ``--env`` this section means, or None for the top level."""
+        if self.section == names.WRANGLER_TOP_SECTION:
+            return None
+        return self.section.removeprefix("env.")
+
+
+@dataclass(frozen=True)
+class RunningApp:
+    """An app inside a running runtime. All apps share the runtime's process and port."""
+
+    name: str
+    url: str
+    port: int
+    pid: int
+    worker: str
+    config: Path
+    section: str
+
+
+@dataclass
+class LocalRuntime:
+    """The running `wrangler dev` with the router, the storage worker and the apps."""
+
+    url: str
+    port: int
+    pid: int
+    log_file: Path
+    persist_to: Path
+    env: str | None
+    apps: dict[str, RunningApp] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def storage_url(self) -> str:
+        """Where the storage worker and Miniflare's explorer API answer (the same process as the apps)."""
+        return self.url
+
+    @property
+    def explorer_url(self) -> str:
+        """Base of Miniflare's local explorer API: ``…/storage/kv/namespaces/<id>/values/<key>`` etc."""
+        return f"{self.url}/cdn-cgi/explorer/api"
+
+    def app(self, name: str) -> RunningApp:
+        try:
+            return self.apps[name]
+        except KeyError:
+            raise LocalCloudflareError(
+                f"app {name!r} is not running in the local runtime",
+                hint=f"running: {', '.join(self.apps) or 'none'}",
+            ) from None
+
+    def trigger_scheduled(self, app: str, cron: str = "", *, timeout: float = 30.0) -> dict[str, Any]:
+        """Run ``app``'s scheduled() handler once, like a cron trigger; returns ``{outcome, noRetry}``."""
+        response = httpx.get(f"{self.app(app).url}/__scheduled", params={"cron": cron}, timeout=timeout)
+        result: dict[str, Any] = response.json()
+        return result
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the process group (wrangler, workerd). Safe to call twice."""
+        stop_runtime(self.pid, timeout=timeout)
+        if self.process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=1)
+
+    def record(self) -> dict[str, Any]:
+        """A JSON-serialisable description, for a state file; :meth:`from_record` reads it back."""
+        return {
+            "url": self.url,
+            "port": self.port,
+            "pid": self.pid,
+            "log_file": str(self.log_file),
+            "persist_to": str(self.persist_to),
+            "env": self.env,
+            "apps": {
+                name: {
+                    "url": app.url,
+                    "worker": app.worker,
+                    "config": str(app.config),
+                    "section": app.section,
+                }
+                for name, app in self.apps.items()
+            },
+        }
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> LocalRuntime:
+        port = int(data["port"])
+        pid = int(data["pid"])
+        apps = {
+            name: RunningApp(
+                name=name,
+                url=str(app["url"]),
+                port=port,
+                pid=pid,
+                worker=str(app["worker"]),
+                config=Path(app["config"]),
+                section=str(app["section"]),
+            )
+            for name, app in data.get("apps", {}).items()
+        }
+        return cls(
+            url=str(data["url"]),
+            port=port,
+            pid=pid,
+            log_file=Path(data["log_file"]),
+            persist_to=Path(data["persist_to"]),
+            env=data.get("env"),
+            apps=apps,
+        )
+
+
+def run_section(app: App) -> str:
+    """The section of ``app``'s wrangler file that runs: its one ``env.*`` section, else the top level."""
+    if app.wrangler is None:
+        raise LocalCloudflareError(f"app {app.name} is a {app.kind} app without a wrangler file; it does not run")
+    sections = app.wrangler.sections
+    envs = [s for s in sections if s != names.WRANGLER_TOP_SECTION]
+    if len(envs) == 1:
+        return envs[0]
+    if not envs:
+        return names.WRANGLER_TOP_SECTION
+    raise LocalCloudflareError(
+        f"app {app.name} owns several wrangler environments ({', '.join(envs)}); the local runtime runs one",
+        hint="give the stack one env section per app in Pulumi.<stack>.yaml `sections`",
+    )
+
+
+def app_specs(catalog: Catalog, rendered_dir: Path) -> list[AppSpec]:
+    """The apps of ``catalog`` that run (those with a wrangler file), as rendered under ``rendered_dir``.
+
+    Each app's rendered file is ``<rendered_dir>/<app>/<file name of its catalog wrangler path>``.
+    """
+    specs = []
+    for app in catalog.apps:
+        if app.wrangler is None:
+            continue
+        config = rendered_dir / app.name / Path(app.wrangler.relpath).name
+        specs.append(AppSpec(name=app.name, config=config, section=run_section(app)))
+    return specs
+
+
+def stage_reference_apps(dest: Path, apps: Iterable[str] | None = None) -> dict[str, Path]:
+    """Copy the reference apps (``local/apps/<app>/``) to ``dest/<app>/``; returns each app's folder.
+
+    The copies carry placeholder namespace ids until ``kvstack render`` writes the real ones into them.
+    An existing copy is replaced, except its ``.dev.vars``.
+    """
+    available = sorted(p.name for p in REFERENCE_APPS_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    wanted = list(apps) if apps is not None else available
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        raise LocalCloudflareError(
+            f"no reference app named {', '.join(unknown)} in {REFERENCE_APPS_DIR}",
+            hint=f"reference apps: {', '.join(available)}",
+        )
+    staged = {}
+    for name in wanted:
+        target = dest / name
+        dev_vars = (target / ".dev.vars").read_bytes() if (target / ".dev.vars").is_file() else None
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(REFERENCE_APPS_DIR / name, target, ignore=_STAGE_IGNORE)
+        if dev_vars is not None:
+            (target / ".dev.vars").write_bytes(dev_vars)
+        staged[name] = target
+    return staged
+
+
+def local_dev_vars(app: str) -> dict[str, str]:
+    """The documented local secrets and settings of a reference app (empty for apps that need none)."""
+    return dict(_LOCAL_DEV_VARS.get(app, {}))
+
+
+def write_dev_vars(app_dir: Path, values: Mapping[str, str]) -> Path:
+    """Write ``values`` as ``<app_dir>/.dev.vars`` (mode 0600), where wrangler dev reads the app's secrets.
+
+    .dev.vars is read per config file, so it reaches every worker of the multi-config process; ``--var``
+    would reach only the primary (the router).
+    """
+    lines = []
+    for key, value in values.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise LocalCloudflareError(f"{key!r} is not a valid variable name for .dev.vars")
+        lines.append(f"{key}={json.dumps(value)}\n")
+    path = app_dir / ".dev.vars"
+    app_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as stream:
+        stream.write("".join(lines))
+    os.chmod(path, 0o600)
+    return path
+
+
+def _read_wrangler_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LocalCloudflareError(
+            f"cannot read the wrangler file {path}: {exc.strerror}",
+            hint="stage the apps (stage_reference_apps) and render them before starting the runtime",
+        ) from exc
+    try:
+        data: Any = tomllib.loads(text) if path.suffix == ".toml" else json5.loads(text)
+    except Exception as exc:  # tomllib.TOMLDecodeError or json5's own errors
+        raise LocalCloudflareError(f"{path} does not parse: {exc}") from exc
+    if not isinstance(data, dict):
+        raise LocalCloudflareError(f"{path} is not a wrangler configuration (expected a table/object)")
+    return data
+
+
+def worker_name(config: Path, env: str | None) -> str:
+    """The name workerd gives the worker of ``config`` when `wrangler dev` runs with ``--env env``.
+
+    One ``--env`` applies to every config of the process, and wrangler then names each worker
+    ``<name>-<env>``, even one whose file has no such section (it runs its top level and warns),
+    unless the section sets its own ``name``.
+    """
+    data = _read_wrangler_file(config)
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise LocalCloudflareError(f"{config} has no `name`", hint="wrangler needs the worker's name")
+    if env is None:
+        return name
+    section = data.get("env", {}).get(env, {})
+    if isinstance(section, dict) and isinstance(section.get("name"), str):
+        return str(section["name"])
+    return f"{name}-{env}"
+
+
+def _env_of(specs: Sequence[AppSpec]) -> str | None:
+    envs = sorted({spec.env for spec in specs if spec.env is not None})
+    if len(envs) > 1:
+        raise LocalCloudflareError(
+            f"the apps need different wrangler environments ({', '.join(envs)}), and one `wrangler dev` "
+            "applies one --env to every config",
+            hint="run one environment per runtime (one stack at a time)",
+        )
+    env = envs[0] if envs else None
+    if env is None:
+        return None
+    if not _ENV_NAME_RE.fullmatch(env):
+        raise LocalCloudflareError(f"{env!r} is not a wrangler environment name")
+    for spec in specs:
+        if spec.env is None and env in _read_wrangler_file(spec.config).get("env", {}):
+            raise LocalCloudflareError(
+                f"app {spec.name} should run its top level, but its file {spec.config} has an [env.{env}] "
+                f"section that --env {env} (needed by the other apps) would run instead",
+                hint=f"declare `sections: [env.{env}]` for {spec.name} or remove that section",
+            )
+    return env
+
+
+def _toml_string(value: str) -> str:
+    return json.dumps(value)
+
+
+def _write_router(
+    work_dir: Path, specs: Sequence[AppSpec], workers: Mapping[str, str], env: str | None, storage_worker: str | None
+) -> Path:
+    routes = {spec.name: f"APP_{index}" for index, spec in enumerate(specs)}
+    services = [(routes[spec.name], workers[spec.name]) for spec in specs]
+    if storage_worker is not None:
+        services.append(("STORAGE", storage_worker))
+    router_dir = work_dir / "router"
+    router_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ROUTER_DIR / "worker.js", router_dir / "worker.js")
+
+    def body(prefix: str) -> list[str]:
+        lines = [f"[{prefix}vars]"]
+        lines.append(f"KVSTACK_ROUTES = {_toml_string(json.dumps(routes))}")
+        lines.append(f"KVSTACK_WORKERS = {_toml_string(json.dumps(dict(workers)))}")
+        for binding, service in services:
+            lines += ["", f"[[{prefix}services]]", f"binding = {_toml_string(binding)}"]
+            lines.append(f"service = {_toml_string(service)}")
+        return lines
+
+    lines = [
+        "# Generated by kvstack.local.runtime for one run; not an app. See local/apps/_router/worker.js.",
+        f"name = {_toml_string(_ROUTER_NAME)}",
+        'main = "worker.js"',
+        'compatibility_date = "2025-09-01"',
+        # Fetcher.scheduled() on a service binding (the /<app>/__scheduled route).
+        'compatibility_flags = ["service_binding_extra_handlers"]',
+        "",
+        *body(""),
+    ]
+    if env is not None:
+        # --env applies to this file too; restate everything so wrangler does not warn or drop it.
+        lines += ["", *body(f"env.{env}.")]
+    config = router_dir / "wrangler.toml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config
+
+
+def _stage_storage(work_dir: Path) -> Path:
+    """Copy the storage worker next to the router (wrangler writes .wrangler/ beside each config)."""
+    target = work_dir / "storage"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(STORAGE_DIR, target, ignore=_STAGE_IGNORE)
+    return target / "wrangler.toml"
+
+
+def start_runtime(
+    apps: Sequence[AppSpec],
+    *,
+    persist_to: Path,
+    log_dir: Path,
+    work_dir: Path,
+    port: int | None = None,
+    storage: bool = True,
+    timeout: float = 120.0,
+) -> LocalRuntime:
+    """Start the router, the storage worker (unless ``storage=False``) and ``apps`` in one `wrangler dev`.
+
+    Returns once every app answers ``GET /<app>/health`` with its JSON (200, or 503 when a required
+    binding is missing; both mean the app runs). ``work_dir`` is a folder this module owns (the router's
+    generated wrangler file, a copy of the storage worker); ``log_dir/runtime.log`` gets wrangler's output.
+    The process leads its own process group: :func:`stop_runtime` with the recorded pid stops it from any
+    process.
+    """
+    seen: set[str] = set()
+    for spec in apps:
+        if not _ROUTE_RE.fullmatch(spec.name) or spec.name.startswith("__"):
+            raise LocalCloudflareError(f"{spec.name!r} cannot be a route: use lowercase letters, digits, - and _")
+        if spec.name in seen:
+            raise LocalCloudflareError(f"app {spec.name} is listed twice")
+        seen.add(spec.name)
+    env = _env_of(apps)
+    workers = {spec.name: worker_name(spec.config, env) for spec in apps}
+    duplicates = {w for w in workers.values() if list(workers.values()).count(w) > 1}
+    if duplicates:
+        raise LocalCloudflareError(f"several apps are named {', '.join(sorted(duplicates))} in their wrangler files")
+
+    work_dir = work_dir.resolve()
+    configs: list[Path] = []
+    storage_worker = None
+    if storage:
+        storage_config = _stage_storage(work_dir)
+        configs.append(storage_config)
+        storage_worker = worker_name(storage_config, env)
+    router = _write_router(work_dir, apps, workers, env, storage_worker)
+    configs = [*(spec.config.resolve() for spec in apps), *configs]
+    extra_args: list[str] = []
+    for config in configs:
+        extra_args += ["--config", str(config)]
+    if env is not None:
+        extra_args += ["--env", env]
+
+    process: WranglerProcess = start_wrangler_dev(
+        router,
+        name="runtime",
+        port=port,
+        persist_to=persist_to,
+        log_file=log_dir / "runtime.log",
+        ready_path="/__kvstack/apps",
+        timeout=timeout,
+        extra_args=extra_args,
+    )
+    runtime = LocalRuntime(
+        url=process.url,
+        port=process.port,
+        pid=process.pid,
+        log_file=process.log_file,
+        persist_to=persist_to.resolve(),
+        env=env,
+        process=process.process,
+    )
+    for spec in apps:
+        runtime.apps[spec.name] = RunningApp(
+            name=spec.name,
+            url=f"{process.url}/{spec.name}",
+            port=process.port,
+            pid=process.pid,
+            worker=workers[spec.name],
+            config=spec.config.resolve(),
+            section=spec.section,
+        )
+    try:
+        _wait_for_apps(runtime, deadline=time.monotonic() + _APPS_READY_TIMEOUT)
+    except BaseException:
+        runtime.stop()
+        raise
+    return runtime
+
+
+def _wait_for_apps(runtime: LocalRuntime, *, deadline: float) -> None:
+    with httpx.Client(timeout=5.0) as client:
+        for app in runtime.apps.values():
+            last = "no answer"
+            while True:
+                try:
+                    response = client.get(f"{app.url}/health")
+                    body = response.json() if "json" in response.headers.get("content-type", "") else None
+                    if isinstance(body, dict) and "app" in body:
+                        break
+                    last = f"HTTP {response.status_code}: {response.text[:200]}"
+                except httpx.HTTPError as exc:
+                    last = str(exc)
+                if time.monotonic() > deadline:
+                    tail = "\n".join(runtime.log_file.read_text(errors="replace").splitlines()[-30:])
+                    raise LocalCloudflareError(
+                        f"app {app.name} (worker {app.worker}) did not answer {app.url}/health: {last}\n{tail}",
+                        hint=f"see {runtime.log_file}",
+                    )
+                time.sleep(0.25)
+
+
+def _is_wrangler_dev(pid: int) -> bool | None:
+    """True if ``pid`` runs `wrangler dev`, False if it runs something else, None if it cannot be told."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False if Path("/proc/self").exists() else None
+    except OSError:
+        return None
+    args = raw.decode(errors="replace").split("\0")
+    return any(a.endswith("wrangler.js") for a in args) and "dev" in args
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while a process of group ``pgid`` still runs (zombies waiting for their parent do not count)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pgid, os.WNOHANG)  # reap it if it is our own child
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # After the command: state, ppid, pgrp, ...
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def stop_runtime(pid: int, timeout: float = 10.0) -> bool:
+    """Stop the runtime whose recorded pid is ``pid`` (wrangler, workerd: its whole process group).
+
+    Works from any process, not only the one that started it: TERM to the group, KILL after ``timeout``.
+    False if it was not running. A recorded pid that now belongs to another program (the runtime died
+    and the pid was reused) is left alone and reported as not running.
+    """
+    if _is_wrangler_dev(pid) is False:
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _group_alive(pid):
+            return True
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    return True

@@ -1,0 +1,54 @@
+"""`pytest checks --kvstack-stack S` works on its own, without the kvstack command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fakecloudflare import TOKEN
+
+from .conftest import ROOT, World
+
+
+def _pytest(world: World, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KVSTACK_", "CLOUDFLARE_"))}
+    env["CLOUDFLARE_API_TOKEN"] = TOKEN
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "checks", "-p", "no:cacheprovider", "-p", "no:xdist", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_pytest_runs_the_checks_with_the_plugin_options(world: World, tmp_path: Path) -> None:
+    world.fake.pages["dubai-app-front-dev"]["deployment_configs"]["preview"]["kv_namespaces"] = {}
+    report = tmp_path / "report.json"
+    result = _pytest(
+        world,
+        "--kvstack-stack=dev",
+        f"--kvstack-root={world.root}",
+        f"--kvstack-outputs={world.root / 'outputs.json'}",
+        f"--kvstack-api-url={world.fake.base_url}",
+        "--kvstack-only=bindings",
+        f"--kvstack-json={report}",
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED checks/bindings.py::test_pages_deployment_binds_the_declared_ids[dubai-app-front preview]" in (
+        result.stdout
+    )
+    data = json.loads(report.read_text())
+    assert data["summary"]["failed"] == 1
+    assert {c["kind"] for c in data["checks"]} == {"bindings"}
+
+
+def test_pytest_without_a_stack_is_a_usage_error(world: World) -> None:
+    result = _pytest(world, "-q")
+    assert result.returncode == 4
+    assert "kvstack checks need a stack: pass --kvstack-stack S" in result.stderr
