@@ -188,10 +188,10 @@ def _run(root: Path, project: str, stack: str, mocks: pulumi.runtime.Mocks, prog
     loop = asyncio.new_event_loop()
     loop.set_exception_handler(_quiet_unretrieved)
     asyncio.set_event_loop(loop)
+    monitor = _recording_monitor(mocks)
     try:
         settings.reset_options(project=project, stack=stack, root_directory=str(root), preview=False)
         set_all_config({})
-        monitor = _recording_monitor(mocks)
         set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
         stack_resource = settings.get_root_resource()
 
@@ -212,6 +212,9 @@ def _run(root: Path, project: str, stack: str, mocks: pulumi.runtime.Mocks, prog
         loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
         asyncio.set_event_loop(None)
+        for thread_loop in monitor.thread_loops():
+            if not thread_loop.is_closed():
+                thread_loop.close()
 
 
 async def _resolve_exports(outputs: Mapping[str, Any]) -> dict[str, Export]:
@@ -236,8 +239,31 @@ def _recording_monitor(mocks: pulumi.runtime.Mocks) -> Any:
             self._lock = threading.Lock()
             self._records: dict[str, RecordedResource] = {}
             self._outputs: dict[str, Mapping[str, Any]] = {}
+            self._thread_loops: set[asyncio.AbstractEventLoop] = set()
+
+        def thread_loops(self) -> list[asyncio.AbstractEventLoop]:
+            with self._lock:
+                return list(self._thread_loops)
+
+        def _note_thread_loop(self) -> None:
+            # MockMonitor gives each executor thread an event loop (pulumi.runtime.sync_await) and never
+            # closes it; note them so the run can close them (else: tracebacks at interpreter exit).
+            from pulumi.runtime.sync_await import _ensure_event_loop
+
+            loop = _ensure_event_loop()  # type: ignore[no-untyped-call]
+            with self._lock:
+                self._thread_loops.add(loop)
+
+        def Invoke(self, request: Any) -> Any:
+            self._note_thread_loop()
+            return super().Invoke(request)  # type: ignore[no-untyped-call]
+
+        def ReadResource(self, request: Any) -> Any:
+            self._note_thread_loop()
+            return super().ReadResource(request)  # type: ignore[no-untyped-call]
 
         def RegisterResource(self, request: Any) -> Any:
+            self._note_thread_loop()
             if request.type == _STACK_TYPE:
                 return super().RegisterResource(request)  # type: ignore[no-untyped-call]
             if not request.custom:
