@@ -24,20 +24,24 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from kvstack import names
 from kvstack.catalog import Catalog, load_catalog
 from kvstack.errors import LocalCloudflareError
-from kvstack.local.state import LocalState, ProcessRecord, local_outputs_file, state_dir
+from kvstack.local.state import LocalState, ProcessRecord, atomic_write_text, local_outputs_file, state_dir
 from kvstack.local.wrangler import free_port, node_environment, stop_process
+
+if TYPE_CHECKING:
+    from kvstack.local.runtime import AppSpec
 
 __all__ = ["Knobs", "down", "reset", "status", "up"]
 
 Progress = Callable[[str], None]
 SECRET_FILE_MODE = 0o600
+DEPLOYED_CONFIG = "wrangler.deployed.json"
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,6 @@ def up(
         stack_output = apply_stack(root, stack, api_url=state.api_url, token=token)
         app_urls = _local_app_urls(catalog, runtime_port)
         _point_apps_at(stack_output, app_urls)
-        from kvstack.local.state import atomic_write_text
-
         atomic_write_text(
             local_outputs_file(root, stack), json.dumps(stack_output, indent=2) + "\n", mode=SECRET_FILE_MODE
         )
@@ -119,7 +121,7 @@ def up(
         from kvstack.local.runtime import app_specs, start_runtime
 
         runtime = start_runtime(
-            app_specs(catalog, tree / "apps"),
+            [deployed_view(spec) for spec in app_specs(catalog, tree / "apps")],
             persist_to=folder / "storage",
             log_dir=logs,
             work_dir=folder / "runtime",
@@ -250,6 +252,25 @@ def _render_tree(root: Path, catalog: Catalog, tree: Path) -> Path:
     return tree
 
 
+def deployed_view(spec: AppSpec) -> AppSpec:
+    """The rendered file as a deployed Worker reads it: every ``preview_id`` left out.
+
+    `wrangler dev` binds ``preview_id`` when an entry has one (wrangler's ``usePreviewIds: true``), but
+    the local runtime stands in for the deployed app, which binds ``id``. So beside each rendered file
+    it runs ``wrangler.deployed.json``: the same configuration, parsed from the rendered file, without
+    the preview ids. Everything else — ids, other bindings, vars, environments — is what render wrote.
+    """
+    from kvstack.local.runtime import AppSpec, read_wrangler_file
+
+    config = read_wrangler_file(spec.config)
+    for table in (config, *(config.get("env") or {}).values()):
+        for entry in table.get("kv_namespaces") or []:
+            entry.pop("preview_id", None)
+    deployed = spec.config.with_name(DEPLOYED_CONFIG)
+    atomic_write_text(deployed, json.dumps(config, indent=2) + "\n")
+    return AppSpec(name=spec.name, config=deployed, section=spec.section)
+
+
 def _write_dev_vars(catalog: Catalog, tree: Path) -> None:
     from kvstack.local.runtime import local_dev_vars, write_dev_vars
 
@@ -261,7 +282,7 @@ def _write_dev_vars(catalog: Catalog, tree: Path) -> None:
 def _register_scripts(api_url: str, token: str, catalog: Catalog, running: Mapping[str, Any]) -> None:
     """Tell the API which Worker scripts run, with the KV bindings of the files wrangler really read."""
     from kvstack.local.api.client import register_script
-    from kvstack.local.runtime import _read_wrangler_file as read_wrangler_file
+    from kvstack.local.runtime import read_wrangler_file
 
     for app in catalog.apps:
         if app.kind != "worker" or app.name not in running:

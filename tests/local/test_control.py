@@ -185,3 +185,19 @@ def test_down_stops_exactly_its_processes_and_up_again_reuses_the_namespaces(tmp
             assert entry["bindings"] == ids_after[app]["bindings"], app
     finally:
         run_kvstack("local", "down", "--root", str(root))
+
+
+def test_runtime_binds_the_production_ids_the_deployed_worker_would(project: tuple[Path, str, dict[str, Any]]) -> None:
+    """`wrangler dev` would bind preview_id; the local app stands in for the deployed Worker, which binds id."""
+    root, _, status = project
+    ids = read_outputs_file(local_outputs_file(root, "dev")).apps["pickmyclass"].bindings["KV"]
+    token = Path(status["token_file"]).read_text().strip()
+    response = httpx.get(f"{status['apps']['pickmyclass']}/api/classes/4242", timeout=30)
+    assert response.status_code == 200, response.text
+    runtime = next(p for p in status["processes"] if p["role"] == "runtime")
+    explorer = f"{runtime['url']}/cdn-cgi/explorer/api/storage/kv/namespaces"
+    production = httpx.get(f"{explorer}/{ids.id}/keys", params={"prefix": "class_state:4242"}, timeout=10).json()
+    preview = httpx.get(f"{explorer}/{ids.preview_id}/keys", params={"prefix": "class_state:4242"}, timeout=10).json()
+    assert [k["name"] for k in production["result"]] == ["class_state:4242"]
+    assert preview["result"] == []
+    assert token not in response.text
