@@ -186,7 +186,11 @@ def start_wrangler_dev(
 
 
 def stop_process(pid: int, timeout: float = 10.0) -> bool:
-    """Stop the process group led by ``pid`` (TERM, then KILL). False if it was already gone."""
+    """Stop the process group led by ``pid`` (TERM, then KILL): wrangler, node and workerd alike.
+
+    Waits for the whole group, not only its leader: workerd children can outlive a wrangler that
+    died first. False if the group was already gone.
+    """
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -195,15 +199,12 @@ def stop_process(pid: int, timeout: float = 10.0) -> bool:
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):  # reap the leader if it is our child
+            os.waitpid(pid, os.WNOHANG)
         try:
-            os.kill(pid, 0)
+            os.killpg(pid, 0)
         except ProcessLookupError:
             return True
-        try:  # reap it if it is our child
-            if os.waitpid(pid, os.WNOHANG) != (0, 0):
-                return True
-        except ChildProcessError:
-            pass
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
