@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from kvstack.local.api.context import context_of
-from kvstack.local.api.envelope import CODE_BAD_REQUEST, CODE_PROJECT_NOT_FOUND, ApiError, success
+from kvstack.local.api.envelope import CODE_BAD_REQUEST, CODE_PROJECT_NOT_FOUND, ApiError, paged, success
 from kvstack.local.api.store import new_id, now_rfc3339
 
 __all__ = ["routes"]
@@ -67,16 +67,7 @@ async def list_projects(request: Request) -> Response:
     context = context_of(request)
     context.authorize(request, "pages.read")
     projects = sorted(context.store.projects.values(), key=lambda p: p["name"])
-    return success(
-        projects,
-        {
-            "page": 1,
-            "per_page": len(projects) or 10,
-            "count": len(projects),
-            "total_count": len(projects),
-            "total_pages": 1,
-        },
-    )
+    return paged(projects, request.query_params, per_page=10)
 
 
 async def get_project(request: Request) -> Response:
