@@ -18,8 +18,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+# Not `npm ci`: the registry reachable here has no darwin/windows workerd binaries, so the lock lacks
+# those optional entries and `npm ci` refuses it. `npm install --no-save` installs exactly the locked
+# versions (wrangler 4.164.0 and its tree) and never rewrites the lock.
 local/node_modules/.installed: local/package.json local/package-lock.json $(VENV)/.installed
-	cd local && npm ci --no-audit --no-fund --loglevel=error
+	cd local && npm install --no-save --no-audit --no-fund --loglevel=error
 	touch $@
 
 lint: setup
