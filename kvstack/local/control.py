@@ -201,6 +201,10 @@ def _start_api(folder: Path, port: int, runtime_port: int, account_id: str, knob
         )
     url = f"http://127.0.0.1:{port}"
     record = ProcessRecord(name="api", role="api", pid=process.pid, port=port, url=url, log=str(log))
+    # While the API process boots, load what the apply needs (Pulumi and its Cloudflare SDK take seconds).
+    from kvstack.engine import load_adapter
+
+    load_adapter()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
