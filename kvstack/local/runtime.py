@@ -2,7 +2,8 @@
 
 Several `wrangler dev` processes on one ``--persist-to`` folder do not share KV reliably: workerd's
 SQLite answers ``SQLITE_BUSY`` to a process that writes while another one does, and the Worker's
-``put`` fails with a 500 (measured: 88 of 500 concurrent puts lost; docs/contracts.md, "Runtime").
+``put`` fails with a 500 (measured: 88 and 155 of 500 concurrent puts lost in two runs; docs/contracts.md,
+"Runtime").
 So every app runs as an auxiliary worker (``-c`` config) of one ``wrangler dev`` whose primary worker
 is kvstack's router (``local/apps/_router``), and the storage worker runs in the same process:
 
@@ -57,6 +58,7 @@ __all__ = [
     "RunningApp",
     "app_specs",
     "local_dev_vars",
+    "read_wrangler_file",
     "run_section",
     "stage_reference_apps",
     "start_runtime",
@@ -312,6 +314,11 @@ def _read_wrangler_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise LocalCloudflareError(f"{path} is not a wrangler configuration (expected a table/object)")
     return data
+
+
+def read_wrangler_file(path: Path) -> dict[str, Any]:
+    """A wrangler.toml / wrangler.json(c) file as a dict; LocalCloudflareError if unreadable or invalid."""
+    return _read_wrangler_file(path)
 
 
 def worker_name(config: Path, env: str | None) -> str:
