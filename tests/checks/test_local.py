@@ -24,6 +24,8 @@ from checks.resources import poll
 from checks.runner import RunOutcome, run_checks
 from kvstack.cloudflare import ApiSettings, CloudflareApi, connect
 from kvstack.local import control
+from kvstack.local.control import deployed_view
+from kvstack.local.runtime import AppSpec
 from kvstack.local.state import LocalState, local_outputs_file, state_dir
 from kvstack.permissions import account_resource, group_by_name
 
@@ -34,7 +36,6 @@ pytestmark = [pytest.mark.runtime, pytest.mark.slow]
 # wrangler dev binds `preview_id` when a kv_namespaces entry has both (docs/contracts.md), and `local up`
 # renders both into the files the runtime runs: the apps write into the preview twins, so KV never holds
 # what the flows look for in the declared namespaces. Remove when `local up` runs files carrying `id` only.
-PREVIEW_BINDING_BUG = "kvstack local up runs wrangler files with preview_id: the apps write into the preview twins"
 
 
 @dataclass
@@ -119,7 +120,6 @@ def test_healthy_local_stack_passes_bindings_tokens_and_keyspaces(local: Local) 
     assert outcome.exit_code == 0
 
 
-@pytest.mark.xfail(strict=True, reason=PREVIEW_BINDING_BUG)
 def test_healthy_local_stack_passes_every_flow(local: Local) -> None:
     outcome, _ = local.run("flows", window=5.0)
     assert _failures(outcome) == {}
@@ -255,8 +255,9 @@ def test_placeholder_id_in_a_wrangler_file_is_caught(local: Local) -> None:
 
 
 def test_app_whose_kv_binding_is_missing_is_caught(local: Local) -> None:
-    # codex deployed without CACHE_KV: its Worker settings, the file it runs (wrangler dev reloads it) and
-    # its /health say so.
+    # codex deployed without CACHE_KV: its Worker settings, the file it runs (the deployed view, which
+    # wrangler dev reloads) and its /health say so.
+
     workers = httpx.get(local.state.apps["codex"].rsplit("/", 1)[0] + "/__kvstack/apps").json()["apps"]
     script = workers["codex"]
     bindings = local.document["apps"]["codex"]["bindings"]
@@ -268,13 +269,16 @@ def test_app_whose_kv_binding_is_missing_is_caught(local: Local) -> None:
     )
     assert dropped == 1
     local.admin("PUT", f"/__kvstack/scripts/{script}", {"bindings": [b for b in full if b["name"] != "CACHE_KV"]})
+    spec = AppSpec(name="codex", config=path, section="env.staging")
     path.write_text(without)
+    deployed_view(spec)  # what the runtime runs: the rendered file's deployed view
     try:
         local.wait_health("codex", 503)
         outcome, _ = local.run("bindings", keyword="codex")
     finally:
         local.admin("PUT", f"/__kvstack/scripts/{script}", {"bindings": full})
         path.write_text(original)
+        deployed_view(spec)
         local.wait_health("codex", 200)
     failures = _failures(outcome)
     worker = "test_worker_settings_list_the_declared_bindings[codex env.staging]"
