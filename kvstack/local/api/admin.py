@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,7 +16,7 @@ from starlette.routing import Route
 
 from kvstack.local.api.auth import authenticate
 from kvstack.local.api.context import Context, context_of
-from kvstack.local.api.envelope import CODE_AUTH, CODE_BAD_REQUEST, ApiError, success
+from kvstack.local.api.envelope import CODE_AUTH, CODE_BAD_REQUEST, ApiError, json_object, success
 from kvstack.local.api.store import now_rfc3339
 
 __all__ = ["BOOTSTRAP_TOKEN_NAME", "routes"]
@@ -33,19 +32,9 @@ def _admin(request: Request) -> Context:
     return context
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, CODE_BAD_REQUEST, f"not JSON: {exc.msg}") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, CODE_BAD_REQUEST, "the body must be a JSON object")
-    return body
-
-
 async def put_script(request: Request) -> Response:
     context = _admin(request)
-    body = await _body(request)
+    body = await json_object(request)
     name = request.path_params["name"]
     previous = context.store.scripts.get(name, {})
     context.store.scripts[name] = {
@@ -75,7 +64,7 @@ async def get_knobs(request: Request) -> Response:
 async def put_knobs(request: Request) -> Response:
     context = _admin(request)
     try:
-        context.knobs.update(await _body(request))
+        context.knobs.update(await json_object(request))
     except (ValueError, TypeError) as exc:
         raise ApiError(400, CODE_BAD_REQUEST, str(exc)) from exc
     return success(context.knobs.describe())

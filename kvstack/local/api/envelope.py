@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 __all__ = [
@@ -17,6 +19,8 @@ __all__ = [
     "CODE_RATE_LIMITED",
     "ApiError",
     "failure",
+    "json_body",
+    "json_object",
     "success",
 ]
 
@@ -90,3 +94,22 @@ def paged(items: list[Any], query: Any, *, per_page: int = 20, max_per_page: int
             "total_pages": max(1, -(-len(items) // size)),
         },
     )
+
+
+async def json_body(request: Request, *, empty: Any = None) -> Any:
+    """The request's JSON body (``empty`` when there is none); 400 when it is not JSON."""
+    raw = await request.body()
+    if not raw:
+        return empty
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, CODE_BAD_REQUEST, f"request body is not JSON: {exc.msg}") from exc
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request's JSON body, which must be an object (an empty body counts as ``{}``)."""
+    body = await json_body(request, empty={})
+    if not isinstance(body, dict):
+        raise ApiError(400, CODE_BAD_REQUEST, "the body must be a JSON object")
+    return body

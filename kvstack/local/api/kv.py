@@ -32,6 +32,7 @@ from kvstack.local.api.envelope import (
     CODE_TOO_MANY_ITEMS,
     CODE_VALUE_TOO_LARGE,
     ApiError,
+    json_body,
     paged,
     success,
 )
@@ -51,13 +52,6 @@ BASE = "/client/v4/accounts/{account_id}/storage/kv/namespaces"
 
 def _namespace_view(namespace: dict[str, Any]) -> dict[str, Any]:
     return {"id": namespace["id"], "title": namespace["title"], "supports_url_encoding": True}
-
-
-async def _json_body(request: Request) -> Any:
-    try:
-        return json.loads(await request.body() or b"null")
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, CODE_BAD_REQUEST, f"request body is not JSON: {exc.msg}") from exc
 
 
 def _title_of(body: Any) -> str:
@@ -156,7 +150,7 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 async def create_namespace(request: Request) -> Response:
     context = context_of(request)
     context.authorize(request, "kv.write")
-    title = _title_of(await _json_body(request))
+    title = _title_of(await json_body(request))
     _check_unique(context, title)
     namespace = {"id": new_id(), "title": title}
     context.store.namespaces[namespace["id"]] = namespace
@@ -174,7 +168,7 @@ async def rename_namespace(request: Request) -> Response:
     context = context_of(request)
     context.authorize(request, "kv.write")
     namespace = context.namespace(request.path_params["namespace_id"])
-    title = _title_of(await _json_body(request))
+    title = _title_of(await json_body(request))
     _check_unique(context, title, except_id=namespace["id"])
     namespace["title"] = title
     context.store.save()
@@ -320,7 +314,7 @@ async def bulk_write(request: Request) -> Response:
     context = context_of(request)
     context.authorize(request, "kv.write")
     namespace = context.namespace(request.path_params["namespace_id"])
-    body = await _json_body(request)
+    body = await json_body(request)
     if not isinstance(body, list):
         raise ApiError(400, CODE_BAD_REQUEST, "bulk write takes a JSON array of {key, value, …}")
     if len(body) > BULK_WRITE_MAX:
@@ -352,7 +346,7 @@ async def bulk_delete(request: Request) -> Response:
     context = context_of(request)
     context.authorize(request, "kv.write")
     namespace = context.namespace(request.path_params["namespace_id"])
-    body = await _json_body(request)
+    body = await json_body(request)
     if not isinstance(body, list) or not all(isinstance(k, str) for k in body):
         raise ApiError(400, CODE_BAD_REQUEST, "bulk delete takes a JSON array of key names")
     if len(body) > BULK_WRITE_MAX:
@@ -368,7 +362,7 @@ async def bulk_get(request: Request) -> Response:
     context = context_of(request)
     context.authorize(request, "kv.read")
     namespace = context.namespace(request.path_params["namespace_id"])
-    body = await _json_body(request)
+    body = await json_body(request)
     keys = body.get("keys") if isinstance(body, dict) else None
     if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
         raise ApiError(400, CODE_BAD_REQUEST, 'bulk get takes {"keys": [names]}')

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import re
 from typing import Any
 
@@ -12,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from kvstack.local.api.context import context_of
-from kvstack.local.api.envelope import CODE_BAD_REQUEST, CODE_PROJECT_NOT_FOUND, ApiError, paged, success
+from kvstack.local.api.envelope import CODE_BAD_REQUEST, CODE_PROJECT_NOT_FOUND, ApiError, json_object, paged, success
 from kvstack.local.api.store import new_id, now_rfc3339
 
 __all__ = ["routes"]
@@ -42,16 +41,6 @@ def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
             target[key] = copy.deepcopy(value)
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, CODE_BAD_REQUEST, f"request body is not JSON: {exc.msg}") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, CODE_BAD_REQUEST, "the project must be a JSON object")
-    return body
-
-
 def _project(request: Request) -> dict[str, Any]:
     found = context_of(request).store.projects.get(request.path_params["project_name"])
     if found is None:
@@ -78,7 +67,7 @@ async def get_project(request: Request) -> Response:
 async def create_project(request: Request) -> Response:
     context = context_of(request)
     context.authorize(request, "pages.write")
-    body = await _body(request)
+    body = await json_object(request)
     name = body.get("name")
     if not isinstance(name, str) or not NAME_RE.fullmatch(name) or len(name) > 58:
         raise ApiError(400, CODE_BAD_REQUEST, "name must match ^[a-z0-9][a-z0-9-]*$ (at most 58 characters)")
@@ -110,7 +99,7 @@ async def update_project(request: Request) -> Response:
     context = context_of(request)
     context.authorize(request, "pages.write")
     project = _project(request)
-    body = await _body(request)
+    body = await json_object(request)
     if body.get("name") not in (None, project["name"]):
         raise ApiError(400, CODE_BAD_REQUEST, "a project cannot be renamed")
     for key in ("production_branch", "build_config", "source"):

@@ -12,7 +12,15 @@ from starlette.routing import Route
 
 from kvstack.local.api.auth import authenticate, token_status
 from kvstack.local.api.context import Context, context_of
-from kvstack.local.api.envelope import CODE_AUTH, CODE_BAD_REQUEST, CODE_TOKEN_NOT_FOUND, ApiError, paged, success
+from kvstack.local.api.envelope import (
+    CODE_AUTH,
+    CODE_BAD_REQUEST,
+    CODE_TOKEN_NOT_FOUND,
+    ApiError,
+    json_object,
+    paged,
+    success,
+)
 from kvstack.local.api.store import hash_token, new_id, now_rfc3339
 from kvstack.permissions import PERMISSION_GROUPS, group_by_id
 
@@ -78,16 +86,6 @@ def create_token(context: Context, owner: str, body: dict[str, Any]) -> tuple[di
     return token, value
 
 
-async def _json(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, CODE_BAD_REQUEST, f"request body is not JSON: {exc.msg}") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, CODE_BAD_REQUEST, "the body must be a JSON object")
-    return body
-
-
 def _find(request: Request) -> dict[str, Any]:
     token = context_of(request).store.tokens.get(request.path_params["token_id"])
     if token is None or token["owner"] != _owner(request):
@@ -126,7 +124,7 @@ async def get_token(request: Request) -> Response:
 async def post_token(request: Request) -> Response:
     context = context_of(request)
     context.authorize(request, "tokens.write")
-    token, value = create_token(context, _owner(request), await _json(request))
+    token, value = create_token(context, _owner(request), await json_object(request))
     return success({**_view(token), "value": value})
 
 
@@ -134,7 +132,7 @@ async def update_token(request: Request) -> Response:
     context = context_of(request)
     context.authorize(request, "tokens.write")
     token = _find(request)
-    body = await _json(request)
+    body = await json_object(request)
     for key in ("name", "status", "expires_on", "not_before", "condition"):
         if key in body:
             token[key] = body[key]
