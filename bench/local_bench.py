@@ -1,7 +1,9 @@
 """The local Cloudflare, measured side by side in one run (ratios and request counts, not absolute times).
 
 1. `kvstack local up --stack dev` until everything answers, against a bare `wrangler dev` of the same
-   rendered apps (router + storage + apps, no API, no Pulumi apply) — goal ≤ 1.5×.
+   rendered apps (router + storage + apps, no API, no Pulumi apply) — goal ≤ 1.5×. Measured warm (the
+   usual `up` after a `down`: state, namespaces and the last views are there) and cold (after
+   `kvstack local reset`: nothing is), each round side by side with a bare start.
 2. Reading one value through the API against reading it from Miniflare's explorer directly (median).
 3. Bulk get (100 keys a request) against single reads, through the API: keys per second and requests.
 
@@ -27,8 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kvstack.catalog import load_catalog  # noqa: E402
-from kvstack.local.control import deployed_view  # noqa: E402
-from kvstack.local.runtime import app_specs, start_runtime  # noqa: E402
+from kvstack.local.runtime import app_specs, deployed_view, start_runtime  # noqa: E402
 
 
 def kvstack(*args: str) -> subprocess.CompletedProcess[str]:
@@ -83,18 +84,24 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "project").mkdir()
         root = copy_project(Path(folder) / "project")
-        ups, bares = [], []
+        colds, warms, bares = [], [], []
         try:
             for round_ in range(args.rounds):
-                ups.append(time_local_up(root))
+                kvstack("local", "reset", "--root", str(root))
+                colds.append(time_local_up(root))
+                kvstack("local", "down", "--root", str(root))
+                bares.append(time_bare_wrangler(root, Path(folder) / f"bare{round_}"))
+                warms.append(time_local_up(root))
                 if round_ < args.rounds - 1:
                     kvstack("local", "down", "--root", str(root))
-                bares.append(time_bare_wrangler(root, Path(folder) / f"bare{round_}"))
-            up, bare = statistics.median(ups), statistics.median(bares)
+            cold, warm, bare = statistics.median(colds), statistics.median(warms), statistics.median(bares)
             rows += [
-                ("local up → ready (median s)", f"{up:.2f}"),
                 ("bare wrangler dev → ready (median s)", f"{bare:.2f}"),
-                ("ratio local up / bare (goal ≤ 1.5)", f"{up / bare:.2f}×"),
+                ("local up, warm → ready (median s)", f"{warm:.2f}"),
+                ("local up, cold → ready (median s)", f"{cold:.2f}"),
+                ("ratio warm local up / bare (goal ≤ 1.5)", f"{warm / bare:.2f}×"),
+                ("ratio cold local up / bare", f"{cold / bare:.2f}×"),
+                ("rounds (each: cold, bare, warm)", str(args.rounds)),
             ]
 
             status = json.loads(kvstack("local", "status", "--json", "--root", str(root)).stdout)

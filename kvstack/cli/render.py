@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kvstack.cli.common import RootOption, find_root
 from kvstack.cli.output import Output
 from kvstack.errors import DriftError, UsageError
-from kvstack.render import FilePlan, Finding, KvBinding
+
+if TYPE_CHECKING:  # the render package is imported by the command itself: `kvstack --help` does not need it
+    from kvstack.render import FilePlan, Finding, KvBinding
 
 
 class Format(StrEnum):
@@ -123,6 +125,7 @@ def render(
 
 def _parse_binds(values: list[str]) -> list[KvBinding]:
     from kvstack import names
+    from kvstack.render import KvBinding
 
     bindings: dict[str, KvBinding] = {}
     for value in values:

@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from kvstack.errors import CloudflareError, LocalCloudflareError
+from kvstack.local.loopback import loopback_client
 
 if TYPE_CHECKING:
     import cloudflare
@@ -34,7 +35,13 @@ def apply_stack(root: Path, stack: str, *, api_url: str, token: str) -> dict[str
 
     from kvstack.engine import load_adapter, run_program
 
-    client = cloudflare.Cloudflare(api_token=token, base_url=f"{api_url}/client/v4", max_retries=3, timeout=30.0)
+    client = cloudflare.Cloudflare(
+        api_token=token,
+        base_url=f"{api_url}/client/v4",
+        max_retries=3,
+        timeout=30.0,
+        http_client=loopback_client(timeout=30.0),
+    )
     try:
         run = run_program(root, stack, local_api_mocks(client, load_adapter()))
     finally:
@@ -49,6 +56,7 @@ def local_api_mocks(client: cloudflare.Cloudflare, adapter: ModuleType) -> pulum
 
     # Pulumi calls mocks from several threads; find-or-create must not race for one title.
     lock = threading.Lock()
+    listings = _Listings(client)
 
     class LocalApiMocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
@@ -56,11 +64,11 @@ def local_api_mocks(client: cloudflare.Cloudflare, adapter: ModuleType) -> pulum
             account = str(state.get("accountId", ""))
             with lock, _translated(f"{args.typ} {args.name}"):
                 if args.typ == adapter.KV_NAMESPACE:
-                    return _namespace(client, adapter, account, state, args.resource_id), state
+                    return _namespace(client, listings, adapter, account, state, args.resource_id), state
                 if args.typ == adapter.PAGES_PROJECT:
                     return _pages_project(client, adapter, account, state), state
                 if args.typ == adapter.ACCOUNT_TOKEN:
-                    return _account_token(client, adapter, account, state), state
+                    return _account_token(client, listings, adapter, account, state), state
             raise LocalCloudflareError(f"the local Cloudflare cannot create {args.typ} ({args.name})")
 
         def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
@@ -75,8 +83,39 @@ def local_api_mocks(client: cloudflare.Cloudflare, adapter: ModuleType) -> pulum
     return LocalApiMocks()
 
 
+class _Listings:
+    """What the account held when the apply began, listed once per kind rather than once per resource.
+
+    Only this apply changes the local account meanwhile (under the mocks' lock): it adds the namespaces
+    it creates and drops the tokens it deletes (token names are unique in a catalog, so a token it
+    creates is never looked up again).
+    """
+
+    def __init__(self, client: cloudflare.Cloudflare) -> None:
+        self.client = client
+        self._namespaces: dict[str, dict[str, Any]] = {}
+        self._tokens: dict[str, list[Any]] = {}
+
+    def namespaces(self, account: str) -> dict[str, Any]:
+        """Title → namespace."""
+        if account not in self._namespaces:
+            listing = self.client.kv.namespaces.list(account_id=account, per_page=100)
+            self._namespaces[account] = {namespace.title: namespace for namespace in listing}
+        return self._namespaces[account]
+
+    def tokens(self, account: str) -> list[Any]:
+        if account not in self._tokens:
+            self._tokens[account] = list(self.client.accounts.tokens.list(account_id=account))
+        return self._tokens[account]
+
+
 def _namespace(
-    client: cloudflare.Cloudflare, adapter: ModuleType, account: str, state: dict[str, Any], import_id: str | None
+    client: cloudflare.Cloudflare,
+    listings: _Listings,
+    adapter: ModuleType,
+    account: str,
+    state: dict[str, Any],
+    import_id: str | None,
 ) -> str:
     title = str(state["title"])
     adopted = adapter.read_import_namespace_id(import_id)
@@ -86,13 +125,14 @@ def _namespace(
             raise CloudflareError(f"adopted namespace {adopted} does not exist", codes=(10013,))
         state["supportsUrlEncoding"] = bool(found.supports_url_encoding)
         return str(adopted)
-    for namespace in client.kv.namespaces.list(account_id=account, per_page=100):
-        if namespace.title == title:
-            state["supportsUrlEncoding"] = bool(namespace.supports_url_encoding)
-            return namespace.id
+    known = listings.namespaces(account)
+    if title in known:
+        state["supportsUrlEncoding"] = bool(known[title].supports_url_encoding)
+        return str(known[title].id)
     created = client.kv.namespaces.create(account_id=account, title=title)
     if created is None:
         raise CloudflareError(f"creating namespace {title!r} returned nothing")
+    known[title] = created
     state["supportsUrlEncoding"] = bool(created.supports_url_encoding)
     return created.id
 
@@ -121,12 +161,15 @@ def _pages_project(client: cloudflare.Cloudflare, adapter: ModuleType, account: 
     return str(project.id or name)
 
 
-def _account_token(client: cloudflare.Cloudflare, adapter: ModuleType, account: str, state: dict[str, Any]) -> str:
+def _account_token(
+    client: cloudflare.Cloudflare, listings: _Listings, adapter: ModuleType, account: str, state: dict[str, Any]
+) -> str:
     name = str(state["name"])
     # A second `local up` replaces the token of the same name: one live token per declared token.
-    for token in client.accounts.tokens.list(account_id=account):
-        if token.name == name and token.id:
-            client.accounts.tokens.delete(token.id, account_id=account)
+    tokens = listings.tokens(account)
+    for token in [t for t in tokens if t.name == name and t.id]:
+        client.accounts.tokens.delete(token.id, account_id=account)
+        tokens.remove(token)
     policies: Any = [
         {
             "effect": policy["effect"],

@@ -1,13 +1,17 @@
 """`kvstack local up|down|status|reset|outputs`: the local Cloudflare as one unit, from real parts.
 
-`up` starts, in order:
+`up` runs, in this order:
 
-1. the API server (``python -m kvstack.local.api``): the Cloudflare v4 subset, its own state under
+1. the reference apps copied into ``tree/``, and one `wrangler dev` started on them (router + storage
+   worker + apps; see ``runtime.py``). It runs the view of each app's file from the last `up`, or a
+   pending view without KV bindings, and is not waited for: it boots while the next steps run;
+2. the API server (``python -m kvstack.local.api``): the Cloudflare v4 subset, its own state under
    ``api/``, KV data through Miniflare's explorer API on the runtime's port (chosen up front);
-2. the stack's Pulumi program, applied through that API with the official SDK (``apply.py``):
+3. the stack's Pulumi program, applied through that API with the official SDK (``apply.py``):
    namespaces, Pages projects, tokens; the outputs are recorded for render, checks and audit;
-3. the reference apps, copied into ``tree/`` and rendered there by ``kvstack render``'s own code;
-4. one `wrangler dev` (router + storage worker + apps; see ``runtime.py``) reading exactly those files;
+4. ``kvstack render``'s own code writing the outputs into the apps' files, and each file's deployed
+   view beside it; wrangler reloads a view that changed, and `up` waits until every app reports
+   (``/health`` ``view``) that it runs the view of its rendered file;
 5. each app's Worker script registered with the API so that script settings list its bindings.
 
 Every process leads its own process group and is recorded in ``local.json`` with its pid, so `down`
@@ -16,6 +20,7 @@ stops exactly what `up` started, from any shell.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -24,24 +29,33 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import httpx
+from typing import Any
 
 from kvstack import names
 from kvstack.catalog import Catalog, load_catalog
 from kvstack.errors import LocalCloudflareError
+from kvstack.local.loopback import answer, loopback_client
+from kvstack.local.runtime import (
+    VIEW_VAR,
+    AppSpec,
+    LocalRuntime,
+    app_specs,
+    deployed_view,
+    launch_runtime,
+    local_dev_vars,
+    pending_view,
+    read_wrangler_file,
+    stage_reference_apps,
+    stop_runtime,
+    write_dev_vars,
+)
 from kvstack.local.state import LocalState, ProcessRecord, atomic_write_text, local_outputs_file, state_dir
 from kvstack.local.wrangler import free_port, node_environment, stop_process
-
-if TYPE_CHECKING:
-    from kvstack.local.runtime import AppSpec
 
 __all__ = ["Knobs", "down", "reset", "status", "up"]
 
 Progress = Callable[[str], None]
 SECRET_FILE_MODE = 0o600
-DEPLOYED_CONFIG = "wrangler.deployed.json"
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,22 @@ def up(
         knobs=knobs.__dict__.copy(),
     )
     try:
+        # The runtime starts first, on the views the apps last ran (or on pending ones without KV bindings),
+        # because wrangler dev takes as long to start as the API and the apply together; once render
+        # has written the stack's real views, wrangler reloads the ones that changed.
+        progress("staging the reference apps")
+        specs = _stage_tree(catalog, folder / "tree")
+        progress(f"starting wrangler dev for {', '.join(spec.name for spec in specs)} on port {runtime_port}")
+        runtime = launch_runtime(
+            [_speculative_view(spec) for spec in specs],
+            persist_to=folder / "storage",
+            log_dir=logs,
+            work_dir=folder / "runtime",
+            port=runtime_port,
+        )
+        state.processes.append(_runtime_record(runtime))
+        state.save(root)
+
         progress(f"starting the API on {state.api_url}")
         state.processes.append(_start_api(folder, api_port, runtime_port, catalog.account_id, knobs, logs))
         state.save(root)
@@ -108,35 +138,20 @@ def up(
         from kvstack.local.apply import apply_stack
 
         stack_output = apply_stack(root, stack, api_url=state.api_url, token=token)
-        app_urls = _local_app_urls(catalog, runtime_port)
-        _point_apps_at(stack_output, app_urls)
+        _point_apps_at(stack_output, {name: app.url for name, app in runtime.apps.items()})
         atomic_write_text(
             local_outputs_file(root, stack), json.dumps(stack_output, indent=2) + "\n", mode=SECRET_FILE_MODE
         )
 
         progress("rendering the reference apps' wrangler files")
-        tree = _render_tree(root, catalog, folder / "tree")
+        _render_tree(root, catalog, folder / "tree")
+        for spec in specs:
+            deployed_view(spec)
 
-        progress(f"starting wrangler dev for {', '.join(app_urls)} on port {runtime_port}")
-        from kvstack.local.runtime import app_specs, start_runtime
-
-        runtime = start_runtime(
-            [deployed_view(spec) for spec in app_specs(catalog, tree / "apps")],
-            persist_to=folder / "storage",
-            log_dir=logs,
-            work_dir=folder / "runtime",
-            port=runtime_port,
-        )
-        state.processes.append(
-            ProcessRecord(
-                name="runtime",
-                role="runtime",
-                pid=runtime.pid,
-                port=runtime.port,
-                url=runtime.url,
-                log=str(runtime.log_file),
-            )
-        )
+        progress("waiting for every app to run its rendered wrangler file")
+        runtime.wait_ready()
+        # wait_ready restarts a runtime that missed a reload: record the process that runs now.
+        state.processes = [_runtime_record(runtime) if p.role == "runtime" else p for p in state.processes]
         state.apps = {name: app.url for name, app in runtime.apps.items()}
         state.save(root)
         _register_scripts(state.api_url, token, catalog, runtime.apps)
@@ -206,17 +221,16 @@ def _start_api(folder: Path, port: int, runtime_port: int, account_id: str, knob
 
     load_adapter()
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-            raise LocalCloudflareError(
-                f"the API server exited with code {process.returncode}:\n{tail}", hint=f"see {log}"
-            )
-        try:
-            httpx.get(f"{url}/client/v4/user/tokens/verify", timeout=2.0)
-            return record
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    with loopback_client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+                raise LocalCloudflareError(
+                    f"the API server exited with code {process.returncode}:\n{tail}", hint=f"see {log}"
+                )
+            if not isinstance(answer(client, f"{url}/client/v4/user/tokens/verify"), Exception):
+                return record
+            time.sleep(0.05)
     stop_process(process.pid)
     raise LocalCloudflareError("the API server did not answer within 30 s", hint=f"see {log}")
 
@@ -230,11 +244,6 @@ def _read_token(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def _local_app_urls(catalog: Catalog, runtime_port: int) -> dict[str, str]:
-    """Apps with a wrangler file run in the runtime, each under its own path prefix."""
-    return {app.name: f"http://127.0.0.1:{runtime_port}/{app.name}" for app in catalog.apps if app.wrangler}
-
-
 def _point_apps_at(stack_output: dict[str, Any], urls: Mapping[str, str]) -> None:
     """Locally an app answers at its runtime URL, not at the URL the stack declares for the cloud."""
     apps = stack_output[names.OUTPUTS_EXPORT]["apps"]
@@ -242,51 +251,40 @@ def _point_apps_at(stack_output: dict[str, Any], urls: Mapping[str, str]) -> Non
         app["url"] = urls.get(name)
 
 
-def _render_tree(root: Path, catalog: Catalog, tree: Path) -> Path:
-    """Copy the reference apps into ``tree`` and render the stack's outputs into them, as users render."""
-    from kvstack.local.runtime import stage_reference_apps
+def _stage_tree(catalog: Catalog, tree: Path) -> list[AppSpec]:
+    """Copy the reference apps into ``tree`` with their local secrets; the specs of the files they run."""
+    staged = stage_reference_apps(tree / "apps", [app.name for app in catalog.apps if app.wrangler])
+    for name, folder in staged.items():
+        write_dev_vars(folder, local_dev_vars(name))
+    return app_specs(catalog, tree / "apps")
+
+
+def _speculative_view(spec: AppSpec) -> AppSpec:
+    """The view to start the runtime on: the one the app ran last time if there is one, else a pending one.
+
+    The last view is usually what render is about to write again (namespaces are found again by title),
+    so the runtime needs no reload; any other view is replaced before the runtime counts as ready.
+    """
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        previous = json.loads(spec.deployed_config.read_text(encoding="utf-8"))
+        if isinstance(previous.get("vars", {}).get(VIEW_VAR), str):
+            return AppSpec(name=spec.name, config=spec.deployed_config, section=spec.section)
+    return pending_view(spec)
+
+
+def _render_tree(root: Path, catalog: Catalog, tree: Path) -> None:
+    """Render the stack's local outputs into the staged reference apps, as users render."""
     from kvstack.outputs import read_outputs
     from kvstack.render import plan_render, write_plan
 
-    stage_reference_apps(tree / "apps", [app.name for app in catalog.apps if app.wrangler])
     outputs = read_outputs(root, catalog.stack, file=local_outputs_file(root, catalog.stack), with_secrets=True)
     for plan in plan_render(catalog, outputs, base_dir=tree, with_secrets=True):
         write_plan(plan)
-    _write_dev_vars(catalog, tree)
-    return tree
-
-
-def deployed_view(spec: AppSpec) -> AppSpec:
-    """The rendered file as a deployed Worker reads it: every ``preview_id`` left out.
-
-    `wrangler dev` binds ``preview_id`` when an entry has one (wrangler's ``usePreviewIds: true``), but
-    the local runtime stands in for the deployed app, which binds ``id``. So beside each rendered file
-    it runs ``wrangler.deployed.json``: the same configuration, parsed from the rendered file, without
-    the preview ids. Everything else — ids, other bindings, vars, environments — is what render wrote.
-    """
-    from kvstack.local.runtime import AppSpec, read_wrangler_file
-
-    config = read_wrangler_file(spec.config)
-    for table in (config, *(config.get("env") or {}).values()):
-        for entry in table.get("kv_namespaces") or []:
-            entry.pop("preview_id", None)
-    deployed = spec.config.with_name(DEPLOYED_CONFIG)
-    atomic_write_text(deployed, json.dumps(config, indent=2) + "\n")
-    return AppSpec(name=spec.name, config=deployed, section=spec.section)
-
-
-def _write_dev_vars(catalog: Catalog, tree: Path) -> None:
-    from kvstack.local.runtime import local_dev_vars, write_dev_vars
-
-    for app in catalog.apps:
-        if app.wrangler is not None:
-            write_dev_vars((tree / app.wrangler.relpath).parent, local_dev_vars(app.name))
 
 
 def _register_scripts(api_url: str, token: str, catalog: Catalog, running: Mapping[str, Any]) -> None:
     """Tell the API which Worker scripts run, with the KV bindings of the files wrangler really read."""
     from kvstack.local.api.client import register_script
-    from kvstack.local.runtime import read_wrangler_file
 
     for app in catalog.apps:
         if app.kind != "worker" or app.name not in running:
@@ -305,9 +303,13 @@ def _register_scripts(api_url: str, token: str, catalog: Catalog, running: Mappi
         register_script(api_url, token, worker.worker, bindings)
 
 
-def _stop_all(state: LocalState) -> list[ProcessRecord]:
-    from kvstack.local.runtime import stop_runtime
+def _runtime_record(runtime: LocalRuntime) -> ProcessRecord:
+    return ProcessRecord(
+        name="runtime", role="runtime", pid=runtime.pid, port=runtime.port, url=runtime.url, log=str(runtime.log_file)
+    )
 
+
+def _stop_all(state: LocalState) -> list[ProcessRecord]:
     stopped = []
     for record in reversed(state.processes):
         alive = stop_runtime(record.pid) if record.role == "runtime" else _stop_own(record.pid)

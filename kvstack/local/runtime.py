@@ -24,6 +24,8 @@ of one runtime run either their top level or the same ``[env.<name>]`` section; 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -32,20 +34,23 @@ import signal
 import subprocess
 import time
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import httpx
-import json5
+from typing import TYPE_CHECKING, Any
 
 from kvstack import names
 from kvstack.catalog import App, Catalog
 from kvstack.errors import LocalCloudflareError
-from kvstack.local.wrangler import PROJECT_ROOT, WranglerProcess, start_wrangler_dev
+from kvstack.files import atomic_write
+from kvstack.local.loopback import answer, loopback_client
+from kvstack.local.wrangler import PROJECT_ROOT, WranglerProcess, free_port, spawn_wrangler_dev
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
+    "DEPLOYED_CONFIG",
     "LOCAL_LOGIN_PASSWORD",
     "LOCAL_LOGIN_USER",
     "LOCAL_WEBHOOK_SECRET",
@@ -53,11 +58,15 @@ __all__ = [
     "ROUTER_DIR",
     "STORAGE_DIR",
     "TRUSTED_CLIENT_HEADER",
+    "VIEW_VAR",
     "AppSpec",
     "LocalRuntime",
     "RunningApp",
     "app_specs",
+    "deployed_view",
+    "launch_runtime",
     "local_dev_vars",
+    "pending_view",
     "read_wrangler_file",
     "run_section",
     "stage_reference_apps",
@@ -91,6 +100,13 @@ _LOCAL_DEV_VARS: dict[str, dict[str, str]] = {
 _ROUTER_NAME = "kvstack-router"
 # Once the router answers, workerd has loaded every worker; an app that still does not answer is misconfigured.
 _APPS_READY_TIMEOUT = 20.0
+# wrangler dev reloads a changed config in well under a second; a view still not loaded after this long
+# means the change was missed (written before wrangler watched the file), and the runtime is restarted.
+_RELOAD_GRACE = 10.0
+
+# The file the runtime runs beside each rendered wrangler file, and the var in it naming its content.
+DEPLOYED_CONFIG = "wrangler.deployed.json"
+VIEW_VAR = "KVSTACK_VIEW"
 _ROUTE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _STAGE_IGNORE = shutil.ignore_patterns(".wrangler", "node_modules", ".dev.vars*", ".env*")
@@ -103,6 +119,11 @@ class AppSpec:
     name: str
     config: Path
     section: str = names.WRANGLER_TOP_SECTION
+
+    @property
+    def deployed_config(self) -> Path:
+        """Where this app's deployed view (:func:`deployed_view`) is written, beside the rendered file."""
+        return self.config.with_name(DEPLOYED_CONFIG)
 
     @property
     def env(self) -> str | None:
@@ -137,6 +158,7 @@ class LocalRuntime:
     env: str | None
     apps: dict[str, RunningApp] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    relaunch: Callable[[], WranglerProcess] | None = None
 
     @property
     def storage_url(self) -> str:
@@ -159,9 +181,51 @@ class LocalRuntime:
 
     def trigger_scheduled(self, app: str, cron: str = "", *, timeout: float = 30.0) -> dict[str, Any]:
         """Run ``app``'s scheduled() handler once, like a cron trigger; returns ``{outcome, noRetry}``."""
-        response = httpx.get(f"{self.app(app).url}/__scheduled", params={"cron": cron}, timeout=timeout)
+        with loopback_client(timeout=timeout) as client:
+            response = client.get(f"{self.app(app).url}/__scheduled", params={"cron": cron})
         result: dict[str, Any] = response.json()
         return result
+
+    def wait_ready(self, *, timeout: float = 120.0) -> None:
+        """Return once every app answers ``GET /<app>/health`` with its JSON and runs the file it should.
+
+        200 and 503 (a required binding missing) both mean the app runs. An app whose file is a
+        deployed view must also report that view's :data:`VIEW_VAR` in its health: wrangler dev reloads
+        a rewritten view on its own, and until the app reports the new one it still runs the old one.
+        A view not loaded within ``_RELOAD_GRACE`` seconds is loaded by restarting the runtime, once.
+        On any failure the runtime is stopped.
+        """
+        try:
+            self._wait_ready(timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, *, timeout: float) -> None:
+        wanted = {name: _view_of(app.config, app.section) for name, app in self.apps.items()}
+        process = WranglerProcess(
+            name="runtime", url=self.url, port=self.port, pid=self.pid, log_file=self.log_file, process=self.process
+        )
+        process.wait("/__kvstack/apps", timeout=timeout)
+        stale = _wait_for_apps(self, wanted, deadline=time.monotonic() + _APPS_READY_TIMEOUT, grace=_RELOAD_GRACE)
+        if not stale:
+            return
+        if self.relaunch is None:
+            raise self._not_loaded(stale)
+        self.stop()
+        restarted = self.relaunch()
+        self.pid, self.process, self.relaunch = restarted.pid, restarted.process, None
+        self.apps = {name: dataclasses.replace(app, pid=restarted.pid) for name, app in self.apps.items()}
+        restarted.wait("/__kvstack/apps", timeout=timeout)
+        stale = _wait_for_apps(self, wanted, deadline=time.monotonic() + _APPS_READY_TIMEOUT, grace=_RELOAD_GRACE)
+        if stale:
+            raise self._not_loaded(stale)
+
+    def _not_loaded(self, stale: Mapping[str, str | None]) -> LocalCloudflareError:
+        running = ", ".join(f"{name} runs view {view}" for name, view in stale.items())
+        return LocalCloudflareError(
+            f"wrangler dev did not load the rewritten configuration: {running}", hint=f"see {self.log_file}"
+        )
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the process group (wrangler, workerd). Safe to call twice."""
@@ -251,7 +315,8 @@ def stage_reference_apps(dest: Path, apps: Iterable[str] | None = None) -> dict[
     """Copy the reference apps (``local/apps/<app>/``) to ``dest/<app>/``; returns each app's folder.
 
     The copies carry placeholder namespace ids until ``kvstack render`` writes the real ones into them.
-    An existing copy is replaced, except its ``.dev.vars``.
+    An existing copy is replaced, except its ``.dev.vars`` and its deployed view (the last one the runtime
+    ran, which `kvstack local up` starts on while the stack is applied).
     """
     available = sorted(p.name for p in REFERENCE_APPS_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
     wanted = list(apps) if apps is not None else available
@@ -264,12 +329,19 @@ def stage_reference_apps(dest: Path, apps: Iterable[str] | None = None) -> dict[
     staged = {}
     for name in wanted:
         target = dest / name
-        dev_vars = (target / ".dev.vars").read_bytes() if (target / ".dev.vars").is_file() else None
+        kept = {
+            file_name: ((target / file_name).read_bytes(), (target / file_name).stat())
+            for file_name in (".dev.vars", DEPLOYED_CONFIG)
+            if (target / file_name).is_file()
+        }
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(REFERENCE_APPS_DIR / name, target, ignore=_STAGE_IGNORE)
-        if dev_vars is not None:
-            (target / ".dev.vars").write_bytes(dev_vars)
+        for file_name, (content, status) in kept.items():
+            fd = os.open(target / file_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, status.st_mode & 0o777)
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(content)
+            os.utime(target / file_name, ns=(status.st_atime_ns, status.st_mtime_ns))
         staged[name] = target
     return staged
 
@@ -308,12 +380,26 @@ def _read_wrangler_file(path: Path) -> dict[str, Any]:
             hint="stage the apps (stage_reference_apps) and render them before starting the runtime",
         ) from exc
     try:
-        data: Any = tomllib.loads(text) if path.suffix == ".toml" else json5.loads(text)
+        data: Any = tomllib.loads(text) if path.suffix == ".toml" else _load_jsonc(text)
     except Exception as exc:  # tomllib.TOMLDecodeError or json5's own errors
         raise LocalCloudflareError(f"{path} does not parse: {exc}") from exc
     if not isinstance(data, dict):
         raise LocalCloudflareError(f"{path} is not a wrangler configuration (expected a table/object)")
     return data
+
+
+def _load_jsonc(text: str) -> Any:
+    """A wrangler.json(c) document: plain JSON by the standard library, else JSONC by json-five.
+
+    Most files are plain JSON (every deployed view is), which the standard library parses some 500
+    times faster; comments and trailing commas need json-five.
+    """
+    try:
+        return json.loads(text)
+    except ValueError:
+        import json5  # only now: `local up` reads plain JSON before it starts wrangler
+
+        return json5.loads(text)
 
 
 def read_wrangler_file(path: Path) -> dict[str, Any]:
@@ -414,6 +500,64 @@ def _stage_storage(work_dir: Path) -> Path:
     return target / "wrangler.toml"
 
 
+def deployed_view(spec: AppSpec) -> AppSpec:
+    """Write the rendered file as a deployed Worker reads it, and return the spec that runs it.
+
+    `wrangler dev` binds ``preview_id`` when an entry has one (wrangler's ``usePreviewIds: true``), but
+    the local runtime stands in for the deployed app, which binds ``id``. So beside each rendered file
+    it runs ``wrangler.deployed.json``: the same configuration, parsed from the rendered file, without
+    the preview ids. Everything else — ids, other bindings, vars, environments — is what render wrote,
+    plus :data:`VIEW_VAR` (see :func:`_write_view`).
+    """
+    config = _read_wrangler_file(spec.config)
+    for table in _tables(config):
+        for entry in table.get("kv_namespaces") or []:
+            entry.pop("preview_id", None)
+    return _write_view(spec, config)
+
+
+def pending_view(spec: AppSpec) -> AppSpec:
+    """Write a view of the staged, not yet rendered file with no KV bindings at all, and return its spec.
+
+    `kvstack local up` starts the runtime on it while the stack is applied, so no app is ever bound to a
+    placeholder id; the apps answer 503 "<BINDING> not available" until the rendered view replaces it.
+    """
+    config = _read_wrangler_file(spec.config)
+    for table in _tables(config):
+        table.pop("kv_namespaces", None)
+    return _write_view(spec, config)
+
+
+def _tables(config: dict[str, Any]) -> list[dict[str, Any]]:
+    envs = config.get("env") or {}
+    return [config, *(table for table in envs.values() if isinstance(table, dict))]
+
+
+def _write_view(spec: AppSpec, config: dict[str, Any]) -> AppSpec:
+    """Write ``config`` as the app's deployed view, carrying :data:`VIEW_VAR`, unless it is already there.
+
+    The var is a digest of the configuration, in every section's vars, and each app's ``/health``
+    reports it: that is how :meth:`LocalRuntime.wait_ready` knows which view wrangler has loaded.
+    An unchanged view is not rewritten, so wrangler does not reload it.
+    """
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    for table in _tables(config):
+        table["vars"] = {**(table.get("vars") or {}), VIEW_VAR: digest}
+    text = json.dumps(config, indent=2) + "\n"
+    deployed = spec.deployed_config
+    if not deployed.is_file() or deployed.read_text(encoding="utf-8") != text:
+        atomic_write(deployed, text, mode=0o644)
+    return AppSpec(name=spec.name, config=deployed, section=spec.section)
+
+
+def _view_of(config: Path, section: str) -> str | None:
+    """The :data:`VIEW_VAR` of the section of ``config`` that runs, or None for a file that is no view."""
+    data = _read_wrangler_file(config)
+    table = data if section == names.WRANGLER_TOP_SECTION else data.get("env", {}).get(section.removeprefix("env."))
+    view = ((table or {}).get("vars") or {}).get(VIEW_VAR)
+    return view if isinstance(view, str) else None
+
+
 def start_runtime(
     apps: Sequence[AppSpec],
     *,
@@ -426,11 +570,31 @@ def start_runtime(
 ) -> LocalRuntime:
     """Start the router, the storage worker (unless ``storage=False``) and ``apps`` in one `wrangler dev`.
 
-    Returns once every app answers ``GET /<app>/health`` with its JSON (200, or 503 when a required
-    binding is missing; both mean the app runs). ``work_dir`` is a folder this module owns (the router's
-    generated wrangler file, a copy of the storage worker); ``log_dir/runtime.log`` gets wrangler's output.
-    The process leads its own process group: :func:`stop_runtime` with the recorded pid stops it from any
-    process.
+    Returns once every app answers (see :meth:`LocalRuntime.wait_ready`). ``work_dir`` is a folder this
+    module owns (the router's generated wrangler file, a copy of the storage worker); ``log_dir/runtime.log``
+    gets wrangler's output. The process leads its own process group: :func:`stop_runtime` with the
+    recorded pid stops it from any process.
+    """
+    runtime = launch_runtime(
+        apps, persist_to=persist_to, log_dir=log_dir, work_dir=work_dir, port=port, storage=storage
+    )
+    runtime.wait_ready(timeout=timeout)
+    return runtime
+
+
+def launch_runtime(
+    apps: Sequence[AppSpec],
+    *,
+    persist_to: Path,
+    log_dir: Path,
+    work_dir: Path,
+    port: int | None = None,
+    storage: bool = True,
+) -> LocalRuntime:
+    """:func:`start_runtime` without the wait: the process is starting when this returns.
+
+    Its apps' files may be rewritten meanwhile (wrangler dev reloads them); :meth:`LocalRuntime.wait_ready`
+    then waits for what the files say at the time it is called.
     """
     seen: set[str] = set()
     for spec in apps:
@@ -459,17 +623,19 @@ def start_runtime(
         extra_args += ["--config", str(config)]
     if env is not None:
         extra_args += ["--env", env]
+    port = port or free_port()
 
-    process: WranglerProcess = start_wrangler_dev(
-        router,
-        name="runtime",
-        port=port,
-        persist_to=persist_to,
-        log_file=log_dir / "runtime.log",
-        ready_path="/__kvstack/apps",
-        timeout=timeout,
-        extra_args=extra_args,
-    )
+    def spawn() -> WranglerProcess:
+        return spawn_wrangler_dev(
+            router,
+            name="runtime",
+            port=port,
+            persist_to=persist_to,
+            log_file=log_dir / "runtime.log",
+            extra_args=extra_args,
+        )
+
+    process = spawn()
     runtime = LocalRuntime(
         url=process.url,
         port=process.port,
@@ -478,6 +644,7 @@ def start_runtime(
         persist_to=persist_to.resolve(),
         env=env,
         process=process.process,
+        relaunch=spawn,
     )
     for spec in apps:
         runtime.apps[spec.name] = RunningApp(
@@ -489,34 +656,50 @@ def start_runtime(
             config=spec.config.resolve(),
             section=spec.section,
         )
-    try:
-        _wait_for_apps(runtime, deadline=time.monotonic() + _APPS_READY_TIMEOUT)
-    except BaseException:
-        runtime.stop()
-        raise
     return runtime
 
 
-def _wait_for_apps(runtime: LocalRuntime, *, deadline: float) -> None:
-    with httpx.Client(timeout=5.0) as client:
+def _wait_for_apps(
+    runtime: LocalRuntime, wanted: Mapping[str, str | None], *, deadline: float, grace: float
+) -> dict[str, str | None]:
+    """Wait for every app's health; returns the apps still on another view than ``wanted`` after ``grace`` s."""
+    stale: dict[str, str | None] = {}
+    give_up_on_views = time.monotonic() + grace
+    with loopback_client() as client:
         for app in runtime.apps.values():
             last = "no answer"
             while True:
-                try:
-                    response = client.get(f"{app.url}/health")
-                    body = response.json() if "json" in response.headers.get("content-type", "") else None
-                    if isinstance(body, dict) and "app" in body:
+                response = answer(client, f"{app.url}/health")
+                body = _json_object(response)
+                if body is not None and "app" in body:
+                    if wanted.get(app.name) in (None, body.get("view")):
                         break
+                    if time.monotonic() > give_up_on_views:
+                        stale[app.name] = body.get("view")
+                        break
+                    last = f"runs view {body.get('view')}, not {wanted[app.name]}"
+                elif isinstance(response, Exception):
+                    last = str(response) or type(response).__name__
+                else:
                     last = f"HTTP {response.status_code}: {response.text[:200]}"
-                except httpx.HTTPError as exc:
-                    last = str(exc)
                 if time.monotonic() > deadline:
                     tail = "\n".join(runtime.log_file.read_text(errors="replace").splitlines()[-30:])
                     raise LocalCloudflareError(
                         f"app {app.name} (worker {app.worker}) did not answer {app.url}/health: {last}\n{tail}",
                         hint=f"see {runtime.log_file}",
                     )
-                time.sleep(0.25)
+                time.sleep(0.05)
+    return stale
+
+
+def _json_object(response: httpx.Response | Exception) -> dict[str, Any] | None:
+    if isinstance(response, Exception) or "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _is_wrangler_dev(pid: int) -> bool | None:

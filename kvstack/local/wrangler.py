@@ -16,15 +16,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from kvstack.errors import LocalCloudflareError
+from kvstack.local.loopback import answer, loopback_client
 
 __all__ = [
     "PROJECT_ROOT",
     "WranglerProcess",
     "free_port",
     "node_environment",
+    "spawn_wrangler_dev",
     "start_wrangler_dev",
     "stop_process",
     "wrangler_command",
@@ -102,6 +102,25 @@ class WranglerProcess:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=1)
 
+    def wait(self, ready_path: str = "/", *, timeout: float = 90.0) -> None:
+        """Return once ``ready_path`` answers HTTP (any status); stop the process and raise if it never does."""
+        deadline = time.monotonic() + timeout
+        with loopback_client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.poll() is not None:
+                    raise LocalCloudflareError(
+                        f"wrangler dev for {self.name} exited with code {self.process.returncode}:\n{self.log_tail()}",
+                        hint=f"see {self.log_file}",
+                    )
+                if not isinstance(answer(client, self.url + ready_path), Exception):
+                    return
+                time.sleep(0.05)
+        self.stop()
+        raise LocalCloudflareError(
+            f"wrangler dev for {self.name} did not answer within {timeout:.0f} s:\n{self.log_tail()}",
+            hint=f"see {self.log_file}",
+        )
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
@@ -109,20 +128,18 @@ class WranglerProcess:
             return ""
 
 
-def start_wrangler_dev(
+def spawn_wrangler_dev(
     config: Path,
     *,
     name: str,
     port: int | None = None,
     persist_to: Path,
     log_file: Path,
-    ready_path: str = "/",
-    timeout: float = 90.0,
     extra_args: list[str] | None = None,
     env: dict[str, str] | None = None,
     root: Path = PROJECT_ROOT,
 ) -> WranglerProcess:
-    """Start `wrangler dev` for ``config`` on 127.0.0.1 and return once it answers HTTP.
+    """Start `wrangler dev` for ``config`` on 127.0.0.1 and return at once (see :meth:`WranglerProcess.wait`).
 
     The process gets its own session (process group) so that stopping it also stops workerd.
     """
@@ -158,7 +175,7 @@ def start_wrangler_dev(
             env=node_environment(env),
             start_new_session=True,
         )
-    running = WranglerProcess(
+    return WranglerProcess(
         name=name,
         url=f"http://127.0.0.1:{port}",
         port=port,
@@ -166,23 +183,34 @@ def start_wrangler_dev(
         log_file=log_file,
         process=process,
     )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise LocalCloudflareError(
-                f"wrangler dev for {name} exited with code {process.returncode}:\n{running.log_tail()}",
-                hint=f"see {log_file}",
-            )
-        try:
-            httpx.get(running.url + ready_path, timeout=2.0)
-            return running
-        except httpx.HTTPError:
-            time.sleep(0.25)
-    running.stop()
-    raise LocalCloudflareError(
-        f"wrangler dev for {name} did not answer within {timeout:.0f} s:\n{running.log_tail()}",
-        hint=f"see {log_file}",
+
+
+def start_wrangler_dev(
+    config: Path,
+    *,
+    name: str,
+    port: int | None = None,
+    persist_to: Path,
+    log_file: Path,
+    ready_path: str = "/",
+    timeout: float = 90.0,
+    extra_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    root: Path = PROJECT_ROOT,
+) -> WranglerProcess:
+    """Start `wrangler dev` for ``config`` on 127.0.0.1 and return once it answers HTTP."""
+    running = spawn_wrangler_dev(
+        config,
+        name=name,
+        port=port,
+        persist_to=persist_to,
+        log_file=log_file,
+        extra_args=extra_args,
+        env=env,
+        root=root,
     )
+    running.wait(ready_path, timeout=timeout)
+    return running
 
 
 def stop_process(pid: int, timeout: float = 10.0) -> bool:

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from kvstack.catalog import load_catalog
+from kvstack.local.runtime import DEPLOYED_CONFIG, VIEW_VAR
 from kvstack.local.state import local_outputs_file
 from kvstack.outputs import read_outputs_file
 from kvstack.render import plan_render
@@ -143,6 +144,26 @@ def test_every_app_answers_with_its_bindings(project: tuple[Path, str, dict[str,
         assert health["missing"] == [], health
 
 
+def test_every_app_runs_the_deployed_view_of_its_rendered_file(project: tuple[Path, str, dict[str, Any]]) -> None:
+    """The first `up` starts wrangler on pending views; when it returns, every app runs the rendered one."""
+    root, _, status = project
+    for app, url in status["apps"].items():
+        assert httpx.get(f"{url}/health", timeout=10).json()["view"] == _view_in_file(root, app)
+
+
+def _deployed_view(root: Path, app: str) -> Path:
+    return root / ".kvstack" / "local" / "tree" / "apps" / app / DEPLOYED_CONFIG
+
+
+def _view_in_file(root: Path, app: str) -> str:
+    config = json.loads(_deployed_view(root, app).read_text())
+    sections = [config, *config.get("env", {}).values()]
+    views = {section["vars"][VIEW_VAR] for section in sections}
+    assert len(views) == 1, views
+    view: str = views.pop()
+    return view
+
+
 def test_worker_scripts_are_registered_with_the_bindings_wrangler_read(
     project: tuple[Path, str, dict[str, Any]], sdk: cloudflare.Cloudflare
 ) -> None:
@@ -174,17 +195,32 @@ def test_down_stops_exactly_its_processes_and_up_again_reuses_the_namespaces(tmp
         assert down.returncode == 0
         for pid in pids:
             assert f"pid {pid}" in down.stderr
-            with pytest.raises(ProcessLookupError):
-                os.kill(pid, 0)
+            assert not _running(pid), f"pid {pid} still runs after down"
         after = run_kvstack("local", "status", "--json", "--root", str(root))
         assert after.returncode == 1
+        views = {app: _deployed_view(root, app).stat().st_mtime_ns for app in status["apps"]}
         second = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
         assert second.returncode == 0, second.stderr
         ids_after = read_outputs_file(local_outputs_file(root, "dev")).to_document()["apps"]
         for app, entry in ids_before.items():
             assert entry["bindings"] == ids_after[app]["bindings"], app
+        # The second `up` started wrangler on the views of the first, which render wrote again unchanged:
+        # not rewritten, so not reloaded.
+        apps = json.loads(run_kvstack("local", "status", "--json", "--root", str(root)).stdout)["apps"]
+        for app, mtime in views.items():
+            assert _deployed_view(root, app).stat().st_mtime_ns == mtime, app
+            assert httpx.get(f"{apps[app]}/health", timeout=10).json()["view"] == _view_in_file(root, app)
     finally:
         run_kvstack("local", "down", "--root", str(root))
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` runs. A zombie has stopped: it only waits for init (its parent now) to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
 
 
 def test_runtime_binds_the_production_ids_the_deployed_worker_would(project: tuple[Path, str, dict[str, Any]]) -> None:

@@ -8,18 +8,25 @@ from typing import Any
 import httpx
 
 from kvstack.errors import LocalCloudflareError
+from kvstack.local.loopback import loopback_client
 
 __all__ = ["clear_requests", "register_script", "request_log", "set_knobs"]
 
 
 def _call(method: str, url: str, token: str, **kwargs: Any) -> Any:
     try:
-        response = httpx.request(method, url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0, **kwargs)
+        with loopback_client(timeout=30.0) as client:
+            response = client.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
     except httpx.HTTPError as exc:
         raise LocalCloudflareError(
             f"the local API did not answer {method} {url}: {exc}", hint="is `kvstack local up` running?"
         ) from exc
-    body = response.json()
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise LocalCloudflareError(f"{method} {url} answered HTTP {response.status_code} without a JSON envelope")
     if not body.get("success"):
         raise LocalCloudflareError(f"{method} {url} failed: {body.get('errors')}")
     return body.get("result")

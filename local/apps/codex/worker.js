@@ -60,6 +60,7 @@ function health(env) {
       app: "codex",
       ok: missing.length === 0,
       environment: env.APP_ENV ?? null,
+      view: env.KVSTACK_VIEW ?? null,
       bindings,
       required,
       missing,

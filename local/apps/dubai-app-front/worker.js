@@ -36,6 +36,7 @@ function health(env) {
       app: "dubai-app-front",
       ok: missing.length === 0,
       environment: env.APP_ENV ?? null,
+      view: env.KVSTACK_VIEW ?? null,
       bindings,
       required: ["CHART_KV"],
       missing,

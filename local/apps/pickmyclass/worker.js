@@ -27,7 +27,16 @@ function health(env) {
   const bindings = { KV: hasKv(env.KV) };
   const missing = bindings.KV ? [] : ["KV"];
   return json(
-    { app: "pickmyclass", ok: missing.length === 0, environment: env.APP_ENV ?? null, bindings, required: ["KV"], missing, config: {} },
+    {
+      app: "pickmyclass",
+      ok: missing.length === 0,
+      environment: env.APP_ENV ?? null,
+      view: env.KVSTACK_VIEW ?? null,
+      bindings,
+      required: ["KV"],
+      missing,
+      config: {},
+    },
     missing.length === 0 ? 200 : 503,
   );
 }

@@ -39,6 +39,7 @@ def test_health_lists_both_bindings_present(app: httpx.Client) -> None:
         "app": APP,
         "ok": True,
         "environment": None,
+        "view": None,  # these tests run the rendered file itself, not a deployed view
         "bindings": {"CHART_KV": True, "WEBHOOK_KV": True},
         "required": ["CHART_KV"],
         "missing": [],
