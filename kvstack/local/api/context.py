@@ -41,6 +41,9 @@ class Context:
                 base_url=f"{self.settings.storage_url}/cdn-cgi/explorer/api/storage/kv/namespaces",
                 timeout=httpx.Timeout(60.0, connect=5.0),
                 limits=httpx.Limits(max_connections=32),
+                # Plain HTTP on loopback: no CA bundle to load, no proxy from the environment (see loopback.py).
+                verify=False,
+                trust_env=False,
             )
         return self.storage
 
