@@ -42,7 +42,9 @@ demo: setup
 	bash scripts/demo.sh
 
 bench: setup
-	python bench/run.py
+	python bench/local_bench.py
+	python bench/plan_bench.py
+	python bench/check_bench.py --naive-keys 500 --fault-runs 5
 
 clean:
 	rm -rf .kvstack reports .mypy_cache .ruff_cache

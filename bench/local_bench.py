@@ -2,8 +2,9 @@
 
 1. `kvstack local up --stack dev` until everything answers, against a bare `wrangler dev` of the same
    rendered apps (router + storage + apps, no API, no Pulumi apply) — goal ≤ 1.5×. Measured warm (the
-   usual `up` after a `down`: state, namespaces and the last views are there) and cold (after
-   `kvstack local reset`: nothing is), each round side by side with a bare start.
+   usual `up` after a `down`: state, namespaces and the last views are there, so wrangler starts at once)
+   and cold (after `kvstack local reset --yes`: nothing is, so wrangler starts only once the stack is
+   applied and rendered), each round side by side with a bare start.
 2. Reading one value through the API against reading it from Miniflare's explorer directly (median).
 3. Bulk get (100 keys a request) against single reads, through the API: keys per second and requests.
 
@@ -32,8 +33,14 @@ from kvstack.catalog import load_catalog  # noqa: E402
 from kvstack.local.runtime import app_specs, deployed_view, start_runtime  # noqa: E402
 
 
-def kvstack(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kvstack", *args], capture_output=True, text=True, check=False)
+def kvstack(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the kvstack CLI; a failure ends the benchmark, since every later figure would be wrong."""
+    done = subprocess.run(
+        [sys.executable, "-m", "kvstack", *args], capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+    )
+    if check and done.returncode != 0:
+        raise SystemExit(f"kvstack {' '.join(args)} failed with exit {done.returncode}:\n{done.stderr}")
+    return done
 
 
 def copy_project(target: Path) -> Path:
@@ -46,11 +53,8 @@ def copy_project(target: Path) -> Path:
 
 def time_local_up(root: Path) -> float:
     started = time.perf_counter()
-    done = kvstack("local", "up", "--stack", "dev", "--root", str(root))
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(done.stderr)
-    return elapsed
+    kvstack("local", "up", "--stack", "dev", "--root", str(root))
+    return time.perf_counter() - started
 
 
 def time_bare_wrangler(root: Path, scratch: Path) -> float:
@@ -75,6 +79,38 @@ def median_ms(call: object, rounds: int) -> float:
     return statistics.median(times)
 
 
+def startup_rows(root: Path, scratch: Path, rounds: int) -> list[tuple[str, str]]:
+    """Each round: a cold `local up` (after reset), a bare wrangler start, a warm `local up` (after down)."""
+    colds, warms, bares = [], [], []
+    for round_ in range(rounds):
+        kvstack("local", "reset", "--yes", "--root", str(root))
+        colds.append(time_local_up(root))
+        kvstack("local", "down", "--root", str(root))
+        bares.append(time_bare_wrangler(root, scratch / f"bare{round_}"))
+        warms.append(time_local_up(root))
+        if round_ < rounds - 1:
+            kvstack("local", "down", "--root", str(root))
+    cold, warm, bare = statistics.median(colds), statistics.median(warms), statistics.median(bares)
+    # A round's runs follow each other within seconds, so their ratio is the least disturbed by
+    # the load of a shared machine drifting between rounds.
+    warm_ratios = [w / b for w, b in zip(warms, bares, strict=True)]
+    cold_ratios = [c / b for c, b in zip(colds, bares, strict=True)]
+    return [
+        ("bare wrangler dev → ready (median s)", f"{bare:.2f}"),
+        ("local up, warm → ready (median s)", f"{warm:.2f}"),
+        ("local up, cold → ready (median s)", f"{cold:.2f}"),
+        ("ratio warm local up / bare, of medians (goal ≤ 1.5)", f"{warm / bare:.2f}×"),
+        ("ratio cold local up / bare, of medians", f"{cold / bare:.2f}×"),
+        ("ratio warm / bare, median of rounds (range)", _ratio_summary(warm_ratios)),
+        ("ratio cold / bare, median of rounds (range)", _ratio_summary(cold_ratios)),
+        ("rounds (each: cold, bare, warm)", str(rounds)),
+    ]
+
+
+def _ratio_summary(ratios: list[float]) -> str:
+    return f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", type=int, default=500)
@@ -84,25 +120,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "project").mkdir()
         root = copy_project(Path(folder) / "project")
-        colds, warms, bares = [], [], []
         try:
-            for round_ in range(args.rounds):
-                kvstack("local", "reset", "--root", str(root))
-                colds.append(time_local_up(root))
-                kvstack("local", "down", "--root", str(root))
-                bares.append(time_bare_wrangler(root, Path(folder) / f"bare{round_}"))
-                warms.append(time_local_up(root))
-                if round_ < args.rounds - 1:
-                    kvstack("local", "down", "--root", str(root))
-            cold, warm, bare = statistics.median(colds), statistics.median(warms), statistics.median(bares)
-            rows += [
-                ("bare wrangler dev → ready (median s)", f"{bare:.2f}"),
-                ("local up, warm → ready (median s)", f"{warm:.2f}"),
-                ("local up, cold → ready (median s)", f"{cold:.2f}"),
-                ("ratio warm local up / bare (goal ≤ 1.5)", f"{warm / bare:.2f}×"),
-                ("ratio cold local up / bare", f"{cold / bare:.2f}×"),
-                ("rounds (each: cold, bare, warm)", str(args.rounds)),
-            ]
+            rows += startup_rows(root, Path(folder), args.rounds)
 
             status = json.loads(kvstack("local", "status", "--json", "--root", str(root)).stdout)
             token = Path(status["token_file"]).read_text().strip()
@@ -152,7 +171,7 @@ def main() -> int:
                 ("bulk get speed-up", f"{single / bulk:.1f}×"),
             ]
         finally:
-            kvstack("local", "down", "--root", str(root))
+            kvstack("local", "down", "--root", str(root), check=False)
     width = max(len(r[0]) for r in rows)
     for label, value in rows:
         print(f"{label:<{width}}  {value}")

@@ -42,6 +42,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from kvstack.errors import KvstackError, ProgramError
+from kvstack.lazy_provider import import_lazily
 
 if TYPE_CHECKING:
     import pulumi
@@ -58,6 +59,7 @@ __all__ = [
 # The Pulumi program (Pulumi.yaml's `main: infra/`), shipped beside the kvstack package.
 PROGRAM_DIR = Path(__file__).resolve().parent.parent / "infra"
 _ADAPTER_MODULE = "kvstack_infra.adapter"
+_PROVIDER_PACKAGE = "pulumi_cloudflare"
 _STACK_TYPE = "pulumi:pulumi:Stack"
 # One program run at a time per process: Pulumi's runtime and sys.path are process-wide.
 _RUN_LOCK = threading.Lock()
@@ -146,6 +148,7 @@ def run_program(root: Path, stack: str, mocks: pulumi.runtime.Mocks, *, program:
             hint="kvstack's infra/ folder ships beside the kvstack package; reinstall with `pip install -e .`",
         )
     project = _project_name(root)
+    _import_provider()
     outcome: list[ProgramRun | BaseException] = []
 
     def target() -> None:
@@ -177,12 +180,21 @@ def run_program(root: Path, stack: str, mocks: pulumi.runtime.Mocks, *, program:
 def load_adapter(program: Path = PROGRAM_DIR) -> ModuleType:
     """The program's adapter module (type tokens, import-id format, readers of wire inputs).
 
-    The first call imports Pulumi and pulumi-cloudflare, which takes seconds: see :func:`_long_lived_imports`.
+    The first call imports Pulumi and pulumi-cloudflare, which takes a second: see :func:`_long_lived_imports`.
+    pulumi-cloudflare's resource modules load as the program uses them (:mod:`kvstack.lazy_provider`).
     """
     if _ADAPTER_MODULE in sys.modules:
         return sys.modules[_ADAPTER_MODULE]
-    with _on_path(program), _long_lived_imports():
+    _import_provider()
+    with _on_path(program):
         return importlib.import_module(_ADAPTER_MODULE)
+
+
+def _import_provider() -> None:
+    """Import Pulumi and pulumi-cloudflare once per process, its resource modules as the program uses them."""
+    if _PROVIDER_PACKAGE not in sys.modules:
+        with _long_lived_imports():
+            import_lazily(_PROVIDER_PACKAGE)
 
 
 @contextlib.contextmanager

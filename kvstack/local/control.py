@@ -2,16 +2,17 @@
 
 `up` runs, in this order:
 
-1. the reference apps copied into ``tree/``, and one `wrangler dev` started on them (router + storage
-   worker + apps; see ``runtime.py``). It runs the view of each app's file from the last `up`, or a
-   pending view without KV bindings, and is not waited for: it boots while the next steps run;
+1. the reference apps copied into ``tree/``; if every app has a deployed view from the last `up`, one
+   `wrangler dev` started on those views (router + storage worker + apps; see ``runtime.py``), not
+   waited for: it boots while the next steps run;
 2. the API server (``python -m kvstack.local.api``): the Cloudflare v4 subset, its own state under
    ``api/``, KV data through Miniflare's explorer API on the runtime's port (chosen up front);
 3. the stack's Pulumi program, applied through that API with the official SDK (``apply.py``):
    namespaces, Pages projects, tokens; the outputs are recorded for render, checks and audit;
 4. ``kvstack render``'s own code writing the outputs into the apps' files, and each file's deployed
-   view beside it; wrangler reloads a view that changed, and `up` waits until every app reports
-   (``/health`` ``view``) that it runs the view of its rendered file;
+   view beside it: the running wrangler reloads a view that changed, or, on a first `up`, wrangler
+   starts now on these views; `up` waits until every app reports (``/health`` ``view``) that it runs
+   the view of its rendered file;
 5. each app's Worker script registered with the API so that script settings list its bindings.
 
 Every process leads its own process group and is recorded in ``local.json`` with its pid, so `down`
@@ -40,10 +41,10 @@ from kvstack.local.runtime import (
     AppSpec,
     LocalRuntime,
     app_specs,
+    app_url,
     deployed_view,
     launch_runtime,
     local_dev_vars,
-    pending_view,
     read_wrangler_file,
     stage_reference_apps,
     stop_runtime,
@@ -113,21 +114,26 @@ def up(
         knobs=knobs.__dict__.copy(),
     )
     try:
-        # The runtime starts first, on the views the apps last ran (or on pending ones without KV bindings),
-        # because wrangler dev takes as long to start as the API and the apply together; once render
-        # has written the stack's real views, wrangler reloads the ones that changed.
         progress("staging the reference apps")
         specs = _stage_tree(catalog, folder / "tree")
-        progress(f"starting wrangler dev for {', '.join(spec.name for spec in specs)} on port {runtime_port}")
-        runtime = launch_runtime(
-            [_speculative_view(spec) for spec in specs],
-            persist_to=folder / "storage",
-            log_dir=logs,
-            work_dir=folder / "runtime",
-            port=runtime_port,
-        )
-        state.processes.append(_runtime_record(runtime))
-        state.save(root)
+
+        def start(views: list[AppSpec]) -> LocalRuntime:
+            progress(f"starting wrangler dev for {', '.join(view.name for view in views)} on port {runtime_port}")
+            runtime = launch_runtime(
+                views, persist_to=folder / "storage", log_dir=logs, work_dir=folder / "runtime", port=runtime_port
+            )
+            state.processes.append(_runtime_record(runtime))
+            state.save(root)
+            return runtime
+
+        # wrangler dev takes as long to start as the API and the apply together, so when every app has run
+        # before it starts first, on the views the apps last ran: render usually writes them again unchanged
+        # (namespaces are found again by title), and wrangler reloads any that changed. Without those views
+        # it starts once render has written them: no app is ever bound to a placeholder id.
+        last_views = [_last_view(spec) for spec in specs]
+        runtime: LocalRuntime | None = None
+        if all(last_views):
+            runtime = start([view for view in last_views if view is not None])
 
         progress(f"starting the API on {state.api_url}")
         state.processes.append(_start_api(folder, api_port, runtime_port, catalog.account_id, knobs, logs))
@@ -138,15 +144,19 @@ def up(
         from kvstack.local.apply import apply_stack
 
         stack_output = apply_stack(root, stack, api_url=state.api_url, token=token)
-        _point_apps_at(stack_output, {name: app.url for name, app in runtime.apps.items()})
+        _point_apps_at(stack_output, {spec.name: app_url(runtime_port, spec.name) for spec in specs})
         atomic_write_text(
             local_outputs_file(root, stack), json.dumps(stack_output, indent=2) + "\n", mode=SECRET_FILE_MODE
         )
 
         progress("rendering the reference apps' wrangler files")
         _render_tree(root, catalog, folder / "tree")
-        for spec in specs:
-            deployed_view(spec)
+        if runtime is None:
+            runtime = start([deployed_view(spec) for spec in specs])
+        else:
+            runtime.load_views(specs)
+        # The files are final: the scripts' bindings can be registered while wrangler finishes loading them.
+        _register_scripts(state.api_url, token, catalog, runtime.apps)
 
         progress("waiting for every app to run its rendered wrangler file")
         runtime.wait_ready()
@@ -154,7 +164,6 @@ def up(
         state.processes = [_runtime_record(runtime) if p.role == "runtime" else p for p in state.processes]
         state.apps = {name: app.url for name, app in runtime.apps.items()}
         state.save(root)
-        _register_scripts(state.api_url, token, catalog, runtime.apps)
     except BaseException:
         _stop_all(state)
         state.processes.clear()
@@ -259,17 +268,13 @@ def _stage_tree(catalog: Catalog, tree: Path) -> list[AppSpec]:
     return app_specs(catalog, tree / "apps")
 
 
-def _speculative_view(spec: AppSpec) -> AppSpec:
-    """The view to start the runtime on: the one the app ran last time if there is one, else a pending one.
-
-    The last view is usually what render is about to write again (namespaces are found again by title),
-    so the runtime needs no reload; any other view is replaced before the runtime counts as ready.
-    """
+def _last_view(spec: AppSpec) -> AppSpec | None:
+    """The deployed view the app ran last time, kept across staging; None if it has none."""
     with contextlib.suppress(OSError, ValueError, AttributeError):
         previous = json.loads(spec.deployed_config.read_text(encoding="utf-8"))
         if isinstance(previous.get("vars", {}).get(VIEW_VAR), str):
             return AppSpec(name=spec.name, config=spec.deployed_config, section=spec.section)
-    return pending_view(spec)
+    return None
 
 
 def _render_tree(root: Path, catalog: Catalog, tree: Path) -> None:
@@ -283,7 +288,7 @@ def _render_tree(root: Path, catalog: Catalog, tree: Path) -> None:
 
 
 def _register_scripts(api_url: str, token: str, catalog: Catalog, running: Mapping[str, Any]) -> None:
-    """Tell the API which Worker scripts run, with the KV bindings of the files wrangler really read."""
+    """Tell the API which Worker scripts run, with the KV bindings of the files wrangler runs (or is loading)."""
     from kvstack.local.api.client import register_script
 
     for app in catalog.apps:

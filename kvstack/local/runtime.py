@@ -63,10 +63,10 @@ __all__ = [
     "LocalRuntime",
     "RunningApp",
     "app_specs",
+    "app_url",
     "deployed_view",
     "launch_runtime",
     "local_dev_vars",
-    "pending_view",
     "read_wrangler_file",
     "run_section",
     "stage_reference_apps",
@@ -186,6 +186,31 @@ class LocalRuntime:
         result: dict[str, Any] = response.json()
         return result
 
+    def load_views(self, specs: Sequence[AppSpec], *, timeout: float = 120.0) -> None:
+        """Write each app's :func:`deployed_view`; one that changes, only once wrangler has started.
+
+        wrangler dev watches its files once it has read them; a file rewritten while it is still
+        starting may be missed (the app keeps the old view) or may restart its first bundle halfway.
+        So a changed view waits until the runtime answers, and then its reload is certain.
+        An unchanged view is not written and waits for nothing. On failure the runtime is stopped.
+        """
+        texts = {spec.name: _deployed_view_text(spec) for spec in specs}
+        if any(not _view_is_written(spec, texts[spec.name]) for spec in specs):
+            self.wait_started(timeout=timeout)
+        for spec in specs:
+            _write_view(spec, texts[spec.name])
+
+    def wait_started(self, *, timeout: float = 120.0) -> None:
+        """Return once the router answers: wrangler dev runs, on whatever views it read. Stops it on failure."""
+        process = WranglerProcess(
+            name="runtime", url=self.url, port=self.port, pid=self.pid, log_file=self.log_file, process=self.process
+        )
+        try:
+            process.wait("/__kvstack/apps", timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+
     def wait_ready(self, *, timeout: float = 120.0) -> None:
         """Return once every app answers ``GET /<app>/health`` with its JSON and runs the file it should.
 
@@ -203,10 +228,7 @@ class LocalRuntime:
 
     def _wait_ready(self, *, timeout: float) -> None:
         wanted = {name: _view_of(app.config, app.section) for name, app in self.apps.items()}
-        process = WranglerProcess(
-            name="runtime", url=self.url, port=self.port, pid=self.pid, log_file=self.log_file, process=self.process
-        )
-        process.wait("/__kvstack/apps", timeout=timeout)
+        self.wait_started(timeout=timeout)
         stale = _wait_for_apps(self, wanted, deadline=time.monotonic() + _APPS_READY_TIMEOUT, grace=_RELOAD_GRACE)
         if not stale:
             return
@@ -507,25 +529,18 @@ def deployed_view(spec: AppSpec) -> AppSpec:
     the local runtime stands in for the deployed app, which binds ``id``. So beside each rendered file
     it runs ``wrangler.deployed.json``: the same configuration, parsed from the rendered file, without
     the preview ids. Everything else — ids, other bindings, vars, environments — is what render wrote,
-    plus :data:`VIEW_VAR` (see :func:`_write_view`).
+    plus :data:`VIEW_VAR` (see :func:`_view_text`). An unchanged view is not rewritten, so wrangler
+    does not reload it.
     """
+    return _write_view(spec, _deployed_view_text(spec))
+
+
+def _deployed_view_text(spec: AppSpec) -> str:
     config = _read_wrangler_file(spec.config)
     for table in _tables(config):
         for entry in table.get("kv_namespaces") or []:
             entry.pop("preview_id", None)
-    return _write_view(spec, config)
-
-
-def pending_view(spec: AppSpec) -> AppSpec:
-    """Write a view of the staged, not yet rendered file with no KV bindings at all, and return its spec.
-
-    `kvstack local up` starts the runtime on it while the stack is applied, so no app is ever bound to a
-    placeholder id; the apps answer 503 "<BINDING> not available" until the rendered view replaces it.
-    """
-    config = _read_wrangler_file(spec.config)
-    for table in _tables(config):
-        table.pop("kv_namespaces", None)
-    return _write_view(spec, config)
+    return _view_text(config)
 
 
 def _tables(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -533,21 +548,29 @@ def _tables(config: dict[str, Any]) -> list[dict[str, Any]]:
     return [config, *(table for table in envs.values() if isinstance(table, dict))]
 
 
-def _write_view(spec: AppSpec, config: dict[str, Any]) -> AppSpec:
-    """Write ``config`` as the app's deployed view, carrying :data:`VIEW_VAR`, unless it is already there.
+def _view_text(config: dict[str, Any]) -> str:
+    """``config`` as a view's file, carrying :data:`VIEW_VAR`.
 
     The var is a digest of the configuration, in every section's vars, and each app's ``/health``
     reports it: that is how :meth:`LocalRuntime.wait_ready` knows which view wrangler has loaded.
-    An unchanged view is not rewritten, so wrangler does not reload it.
     """
     digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
     for table in _tables(config):
         table["vars"] = {**(table.get("vars") or {}), VIEW_VAR: digest}
-    text = json.dumps(config, indent=2) + "\n"
-    deployed = spec.deployed_config
-    if not deployed.is_file() or deployed.read_text(encoding="utf-8") != text:
-        atomic_write(deployed, text, mode=0o644)
-    return AppSpec(name=spec.name, config=deployed, section=spec.section)
+    return json.dumps(config, indent=2) + "\n"
+
+
+def _view_is_written(spec: AppSpec, text: str) -> bool:
+    try:
+        return spec.deployed_config.read_text(encoding="utf-8") == text
+    except OSError:
+        return False
+
+
+def _write_view(spec: AppSpec, text: str) -> AppSpec:
+    if not _view_is_written(spec, text):
+        atomic_write(spec.deployed_config, text, mode=0o644)
+    return AppSpec(name=spec.name, config=spec.deployed_config, section=spec.section)
 
 
 def _view_of(config: Path, section: str) -> str | None:
@@ -593,8 +616,8 @@ def launch_runtime(
 ) -> LocalRuntime:
     """:func:`start_runtime` without the wait: the process is starting when this returns.
 
-    Its apps' files may be rewritten meanwhile (wrangler dev reloads them); :meth:`LocalRuntime.wait_ready`
-    then waits for what the files say at the time it is called.
+    Its apps' views may be rewritten meanwhile with :meth:`LocalRuntime.load_views` (wrangler dev reloads
+    them); :meth:`LocalRuntime.wait_ready` then waits for what the files say at the time it is called.
     """
     seen: set[str] = set()
     for spec in apps:
@@ -649,7 +672,7 @@ def launch_runtime(
     for spec in apps:
         runtime.apps[spec.name] = RunningApp(
             name=spec.name,
-            url=f"{process.url}/{spec.name}",
+            url=app_url(process.port, spec.name),
             port=process.port,
             pid=process.pid,
             worker=workers[spec.name],
@@ -657,6 +680,11 @@ def launch_runtime(
             section=spec.section,
         )
     return runtime
+
+
+def app_url(port: int, app: str) -> str:
+    """Where ``app`` answers in the runtime listening on ``port``: under its own path of the router."""
+    return f"http://127.0.0.1:{port}/{app}"
 
 
 def _wait_for_apps(

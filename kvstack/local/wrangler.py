@@ -55,12 +55,15 @@ def _node_bin_dir() -> Path:
 
 
 def node_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for wrangler: venv Node first on PATH, no metrics, no interactive prompts."""
+    """The environment for wrangler: venv Node first on PATH, no metrics, no prompts, no outside fetches."""
     env = dict(os.environ)
     env["PATH"] = f"{_node_bin_dir()}{os.pathsep}{env.get('PATH', '')}"
     env["WRANGLER_SEND_METRICS"] = "false"
     env["CI"] = env.get("CI", "true")
     env.setdefault("WRANGLER_LOG", "info")
+    # Miniflare otherwise fetches a Request.cf sample from workers.cloudflare.com at every start:
+    # the local Cloudflare stays on loopback and uses Miniflare's built-in placeholder.
+    env.setdefault("CLOUDFLARE_CF_FETCH_ENABLED", "false")
     env.setdefault("NO_COLOR", "1")
     env.setdefault("FORCE_COLOR", "0")
     if extra:

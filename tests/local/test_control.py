@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ import httpx
 import pytest
 
 from kvstack.catalog import load_catalog
-from kvstack.local.runtime import DEPLOYED_CONFIG, VIEW_VAR
+from kvstack.local.runtime import DEPLOYED_CONFIG, VIEW_VAR, AppSpec, deployed_view
 from kvstack.local.state import local_outputs_file
 from kvstack.outputs import read_outputs_file
 from kvstack.render import plan_render
@@ -145,7 +146,7 @@ def test_every_app_answers_with_its_bindings(project: tuple[Path, str, dict[str,
 
 
 def test_every_app_runs_the_deployed_view_of_its_rendered_file(project: tuple[Path, str, dict[str, Any]]) -> None:
-    """The first `up` starts wrangler on pending views; when it returns, every app runs the rendered one."""
+    """When `up` returns, every app runs the view of its rendered file."""
     root, _, status = project
     for app, url in status["apps"].items():
         assert httpx.get(f"{url}/health", timeout=10).json()["view"] == _view_in_file(root, app)
@@ -188,6 +189,8 @@ def test_down_stops_exactly_its_processes_and_up_again_reuses_the_namespaces(tmp
     first = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
     assert first.returncode == 0, first.stderr
     try:
+        # No app has run yet: wrangler starts once render has written the views it runs.
+        assert _steps(first.stderr, "rendering", "starting wrangler dev") == [0, 1], first.stderr
         status = json.loads(run_kvstack("local", "status", "--json", "--root", str(root)).stdout)
         pids = [p["pid"] for p in status["processes"]]
         ids_before = read_outputs_file(local_outputs_file(root, "dev")).to_document()["apps"]
@@ -201,6 +204,8 @@ def test_down_stops_exactly_its_processes_and_up_again_reuses_the_namespaces(tmp
         views = {app: _deployed_view(root, app).stat().st_mtime_ns for app in status["apps"]}
         second = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
         assert second.returncode == 0, second.stderr
+        # Every app has run: wrangler starts first, on the views of the first `up`.
+        assert _steps(second.stderr, "starting wrangler dev", "starting the API") == [0, 1], second.stderr
         ids_after = read_outputs_file(local_outputs_file(root, "dev")).to_document()["apps"]
         for app, entry in ids_before.items():
             assert entry["bindings"] == ids_after[app]["bindings"], app
@@ -212,6 +217,41 @@ def test_down_stops_exactly_its_processes_and_up_again_reuses_the_namespaces(tmp
             assert httpx.get(f"{apps[app]}/health", timeout=10).json()["view"] == _view_in_file(root, app)
     finally:
         run_kvstack("local", "down", "--root", str(root))
+
+
+def test_up_reloads_a_last_view_that_render_changes(tmp_path: Path) -> None:
+    root = copy_project(tmp_path)
+    first = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
+    assert first.returncode == 0, first.stderr
+    try:
+        assert run_kvstack("local", "down", "--root", str(root)).returncode == 0
+        # As if codex had last run with other namespaces (say, before a reset elsewhere).
+        rendered = _deployed_view(root, "codex").parent / "wrangler.toml"
+        stale = rendered.with_name("wrangler.stale.toml")
+        stale.write_text(re.sub(r'"[0-9a-f]{32}"', lambda found: found.group(0)[::-1], rendered.read_text()))
+        deployed_view(AppSpec("codex", stale, "env.staging"))
+        stale_view = _view_in_file(root, "codex")
+        stale.unlink()
+
+        second = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
+        assert second.returncode == 0, second.stderr
+        assert _steps(second.stderr, "starting wrangler dev", "starting the API") == [0, 1], second.stderr
+        apps = json.loads(run_kvstack("local", "status", "--json", "--root", str(root)).stdout)["apps"]
+        running = httpx.get(f"{apps['codex']}/health", timeout=10).json()
+        assert running["view"] == _view_in_file(root, "codex") != stale_view
+        assert running["missing"] == []
+        ids = read_outputs_file(local_outputs_file(root, "dev")).apps["codex"].bindings
+        running_section = json.loads(_deployed_view(root, "codex").read_text())["env"]["staging"]
+        assert {entry["id"] for entry in running_section["kv_namespaces"]} == {binding.id for binding in ids.values()}
+    finally:
+        run_kvstack("local", "down", "--root", str(root))
+
+
+def _steps(printed: str, *steps: str) -> list[int]:
+    """The order in which ``steps`` first appear in ``printed``."""
+    found = [printed.find(step) for step in steps]
+    assert -1 not in found, f"missing step among {steps}"
+    return sorted(range(len(steps)), key=lambda index: found[index])
 
 
 def _running(pid: int) -> bool:

@@ -38,6 +38,12 @@ def test_every_app_is_mounted_under_the_runtime_url(stack: Stack) -> None:
     assert {(app.pid, app.port) for app in runtime.apps.values()} == {(runtime.pid, runtime.port)}
 
 
+def test_the_runtime_reaches_nothing_outside_loopback(stack: Stack) -> None:
+    stack.client("codex").get("/health")
+    log = stack.runtime.log_file.read_text(errors="replace")
+    assert "workers.cloudflare.com" not in log, f"wrangler tried to reach Cloudflare:\n{log[-2000:]}"
+
+
 def test_apps_see_their_own_paths_and_queries(stack: Stack) -> None:
     with stack.client("dubai-app-front") as client:
         assert client.get("/no/such/route").json() == {"error": "no route /no/such/route"}

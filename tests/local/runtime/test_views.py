@@ -1,14 +1,15 @@
 """Deployed views: the file the runtime runs beside each rendered one, and how `wait_ready` knows it is loaded.
 
-`kvstack local up` starts wrangler on one view per app (the last one, or a pending one without KV
-bindings) and rewrites the views once the stack is rendered; `LocalRuntime.wait_ready` returns only
-when every app reports, in its /health, the view its file now holds.
+`kvstack local up` starts wrangler on the views the apps ran last time and rewrites those that change
+once the stack is rendered (`LocalRuntime.load_views`); `LocalRuntime.wait_ready` returns only when
+every app reports, in its /health, the view its file now holds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,10 @@ from kvstack.local import runtime as runtime_module
 from kvstack.local.runtime import (
     VIEW_VAR,
     AppSpec,
+    LocalRuntime,
     deployed_view,
     launch_runtime,
     local_dev_vars,
-    pending_view,
     stage_reference_apps,
     stop_runtime,
     write_dev_vars,
@@ -77,31 +78,80 @@ def test_deployed_view_has_no_preview_id_and_names_itself(tmp_path: Path) -> Non
     assert view_of(deployed_view(codex)) != first
 
 
-def test_pending_view_binds_no_namespace(tmp_path: Path) -> None:
-    for spec in staged_specs(tmp_path):
-        pending = pending_view(spec)
-        assert all("kv_namespaces" not in section for section in sections(pending)), spec.name
-        assert view_of(pending) != view_of(deployed_view(spec))
+def other_view(spec: AppSpec) -> AppSpec:
+    """The app's deployed view as if an earlier `up` had bound other namespace ids; the rendered file stays."""
+    rendered = spec.config.read_text()
+    spec.config.write_text(re.sub(r'"[0-9a-f]{32}"', lambda found: found.group(0)[::-1], rendered))
+    try:
+        return deployed_view(spec)
+    finally:
+        spec.config.write_text(rendered)
 
 
 def test_wait_ready_returns_once_every_app_runs_the_rewritten_view(tmp_path: Path) -> None:
     specs = staged_specs(tmp_path)
-    pending = [pending_view(spec) for spec in specs]
+    others = [other_view(spec) for spec in specs]
     runtime = launch_runtime(
-        pending, persist_to=tmp_path / "storage", log_dir=tmp_path / "logs", work_dir=tmp_path / "work"
+        others, persist_to=tmp_path / "storage", log_dir=tmp_path / "logs", work_dir=tmp_path / "work"
     )
     launched = runtime.pid
     try:
-        runtime.wait_ready()  # on the pending views: the apps run without KV bindings
-        for spec in pending:
+        runtime.wait_ready()  # on the other views
+        before = {spec.name: view_of(spec) for spec in others}
+        for spec in others:
             health = httpx.get(f"{runtime.app(spec.name).url}/health", timeout=10).json()
-            assert (health["view"], health["ok"]) == (view_of(spec), False), spec.name
+            assert health["view"] == before[spec.name], spec.name
         views = {spec.name: view_of(deployed_view(spec)) for spec in specs}
+        assert all(views[app] != view for app, view in before.items()), "nothing to reload"
         runtime.wait_ready()
         for app, view in views.items():
             health = httpx.get(f"{runtime.app(app).url}/health", timeout=10).json()
             assert (health["view"], health["missing"]) == (view, []), app
         assert runtime.pid == launched, "the runtime was restarted instead of reloaded"
+    finally:
+        runtime.stop()
+
+
+def router_answers(runtime: LocalRuntime) -> bool:
+    try:
+        httpx.get(f"{runtime.url}/__kvstack/apps", timeout=5)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+def test_load_views_writes_a_changed_view_only_once_wrangler_answers(tmp_path: Path) -> None:
+    specs = staged_specs(tmp_path)
+    others = [other_view(spec) for spec in specs]
+    runtime = launch_runtime(
+        others, persist_to=tmp_path / "storage", log_dir=tmp_path / "logs", work_dir=tmp_path / "work"
+    )
+    launched = runtime.pid
+    try:
+        runtime.load_views(specs)
+        assert router_answers(runtime), "a changed view was written while wrangler was still starting"
+        runtime.wait_ready()
+        for spec in specs:
+            health = httpx.get(f"{runtime.app(spec.name).url}/health", timeout=10).json()
+            assert (health["view"], health["missing"]) == (view_of(deployed_view(spec)), []), spec.name
+        assert runtime.pid == launched, "the runtime was restarted instead of reloaded"
+    finally:
+        runtime.stop()
+
+
+def test_load_views_waits_for_nothing_when_no_view_changes(tmp_path: Path) -> None:
+    specs = staged_specs(tmp_path)
+    views = [deployed_view(spec) for spec in specs]
+    written = [view.config.stat().st_mtime_ns for view in views]
+    runtime = launch_runtime(
+        views, persist_to=tmp_path / "storage", log_dir=tmp_path / "logs", work_dir=tmp_path / "work"
+    )
+    try:
+        runtime.load_views(specs)
+        # wrangler needs a second or more to start: returning before it answers means no wait happened.
+        assert not router_answers(runtime), "load_views waited for wrangler although no view changed"
+        assert [view.config.stat().st_mtime_ns for view in views] == written, "an unchanged view was rewritten"
+        runtime.wait_ready()
     finally:
         runtime.stop()
 
