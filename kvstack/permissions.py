@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 __all__ = [
+    "EVERY_ACCOUNT",
     "PERMISSION_GROUPS",
     "Capability",
     "PermissionGroup",
@@ -86,6 +87,10 @@ def capabilities_of(group_ids: list[str] | tuple[str, ...]) -> frozenset[Capabil
         if group is not None:
             granted |= group.grants
     return frozenset(granted)
+
+
+# The policy resource key that grants a token every account its owner can reach.
+EVERY_ACCOUNT = "com.cloudflare.api.account.*"
 
 
 def account_resource(account_id: str) -> str:

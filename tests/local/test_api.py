@@ -20,6 +20,7 @@ import cloudflare
 import httpx
 import pytest
 import uvicorn
+from starlette.testclient import TestClient
 
 from kvstack.local.api import Settings, asgi_app
 from kvstack.local.api.app import KnobsMiddleware
@@ -354,6 +355,18 @@ def test_read_only_token_reads_but_every_write_is_403(api: Api, namespace: str) 
     for write in writes:
         assert error_of(write)[:2] == (403, 10000)
     assert api.sdk().kv.namespaces.values.get("seed", account_id=ACCOUNT, namespace_id=namespace).text() == "v"
+
+
+def test_the_bootstrap_token_serves_every_stacks_account_from_one_state(tmp_path: Path) -> None:
+    """Stacks may name different accounts; `local up` of one after the other keeps one API state."""
+    for account in (ACCOUNT, OTHER_ACCOUNT, ACCOUNT):
+        app = asgi_app(Settings(state=tmp_path / "api", account_id=account, storage_url="http://127.0.0.1:9"))
+        token = (tmp_path / "api" / "bootstrap-token").read_text().strip()
+        with TestClient(app) as client:
+            answer = client.get(
+                f"/client/v4/accounts/{account}/storage/kv/namespaces", headers={"Authorization": f"Bearer {token}"}
+            )
+        assert answer.status_code == 200, f"API for {account}: {answer.text}"
 
 
 def test_tokens_of_other_scopes_accounts_or_expired_are_refused(api: Api) -> None:

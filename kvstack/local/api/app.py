@@ -19,7 +19,7 @@ from kvstack.local.api.envelope import CODE_INTERNAL, CODE_NO_ROUTE, CODE_RATE_L
 from kvstack.local.api.knobs import Knobs
 from kvstack.local.api.store import Store
 from kvstack.local.state import atomic_write_text
-from kvstack.permissions import PERMISSION_GROUPS, account_resource
+from kvstack.permissions import EVERY_ACCOUNT, PERMISSION_GROUPS
 
 __all__ = ["KnobsMiddleware", "asgi_app", "create_app", "ensure_bootstrap_token"]
 
@@ -46,10 +46,16 @@ async def _internal_error(_request: Request, _exc: Exception) -> Response:
 
 
 def ensure_bootstrap_token(context: Context) -> Path:
-    """Create the all-powerful local token once; its value goes only to ``<state>/bootstrap-token`` (0600)."""
+    """Create the all-powerful local token once; its value goes only to ``<state>/bootstrap-token`` (0600).
+
+    It grants every account: one state serves every stack, and stacks may name different accounts.
+    """
     path = context.settings.state / "bootstrap-token"
-    if path.is_file() and context.store.token_by_value(path.read_text(encoding="utf-8").strip()):
+    existing = context.store.token_by_value(path.read_text(encoding="utf-8").strip()) if path.is_file() else None
+    if existing is not None and any(EVERY_ACCOUNT in (p.get("resources") or {}) for p in existing["policies"]):
         return path
+    if existing is not None:  # made before it granted every account: scoped to the first stack's account only
+        del context.store.tokens[existing["id"]]
     account_groups = [{"id": g.id} for g in PERMISSION_GROUPS if g.scope == "com.cloudflare.api.account"]
     user_groups = [{"id": g.id} for g in PERMISSION_GROUPS if g.scope == "com.cloudflare.api.user"]
     _, value = tokens.create_token(
@@ -61,7 +67,7 @@ def ensure_bootstrap_token(context: Context) -> Path:
                 {
                     "effect": "allow",
                     "permission_groups": account_groups,
-                    "resources": {account_resource(context.settings.account_id): "*"},
+                    "resources": {EVERY_ACCOUNT: "*"},
                 },
                 {
                     "effect": "allow",

@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from kvstack.local.api.envelope import CODE_AUTH, ApiError
 from kvstack.local.api.store import Store
-from kvstack.permissions import Capability, account_resource, group_by_id
+from kvstack.permissions import EVERY_ACCOUNT, Capability, account_resource, group_by_id
 
 __all__ = ["authenticate", "capabilities", "require", "token_status"]
 
@@ -45,7 +45,7 @@ def capabilities(token: dict[str, Any], account_id: str) -> frozenset[Capability
             if group is None:
                 continue
             applies = (
-                account_resource(account_id) in resources or "com.cloudflare.api.account.*" in resources
+                account_resource(account_id) in resources or EVERY_ACCOUNT in resources
                 if group.scope == "com.cloudflare.api.account"
                 else any(key.startswith("com.cloudflare.api.user") for key in resources)
             )
