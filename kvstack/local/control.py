@@ -127,12 +127,14 @@ def up(
             return runtime
 
         # wrangler dev takes as long to start as the API and the apply together, so when every app has run
-        # before it starts first, on the views the apps last ran: render usually writes them again unchanged
-        # (namespaces are found again by title), and wrangler reloads any that changed. Without those views
-        # it starts once render has written them: no app is ever bound to a placeholder id.
-        last_views = [_last_view(spec) for spec in specs]
+        # this stack before it starts first, on the views the apps last ran: render usually writes them again
+        # unchanged (namespaces are found again by title), and wrangler reloads any that changed. Without
+        # those views it starts once render has written them: no app is ever bound to a placeholder id
+        # (another stack's views bind this stack's sections to placeholders).
+        same_stack = existing is not None and existing.stack == stack
+        last_views = [_last_view(spec) for spec in specs] if same_stack else []
         runtime: LocalRuntime | None = None
-        if all(last_views):
+        if last_views and all(last_views):
             runtime = start([view for view in last_views if view is not None])
 
         progress(f"starting the API on {state.api_url}")

@@ -247,6 +247,23 @@ def test_up_reloads_a_last_view_that_render_changes(tmp_path: Path) -> None:
         run_kvstack("local", "down", "--root", str(root))
 
 
+def test_up_of_another_stack_does_not_start_on_the_last_stacks_views(tmp_path: Path) -> None:
+    root = copy_project(tmp_path)
+    first = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
+    assert first.returncode == 0, first.stderr
+    try:
+        assert run_kvstack("local", "down", "--root", str(root)).returncode == 0
+        # As if the last `up` had been for another stack (its views bind dev's sections to placeholders).
+        state_file = root / ".kvstack" / "local" / "local.json"
+        state = json.loads(state_file.read_text())
+        state_file.write_text(json.dumps({**state, "stack": "prod"}))
+        second = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
+        assert second.returncode == 0, second.stderr
+        assert _steps(second.stderr, "rendering", "starting wrangler dev") == [0, 1], second.stderr
+    finally:
+        run_kvstack("local", "down", "--root", str(root))
+
+
 def _steps(printed: str, *steps: str) -> list[int]:
     """The order in which ``steps`` first appear in ``printed``."""
     found = [printed.find(step) for step in steps]
