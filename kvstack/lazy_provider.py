@@ -29,7 +29,7 @@ __all__ = ["import_lazily"]
 
 _STAR_IMPORT = re.compile(r"^from \.(\w+) import \*\n", re.MULTILINE)
 _ALL_LIST = re.compile(r"^__all__ = (\[.*?\])", re.MULTILINE | re.DOTALL)
-# Every resource module re-exports these itself, so the first resource loaded loads them anyway.
+# Star-imported by every resource module too, so the first resource used loads it anyway: kept eager.
 _SHARED_MODULES = frozenset({"_inputs"})
 # Generated modules declare __all__ within their first lines (after the license header and imports).
 _HEAD_BYTES = 8192
