@@ -219,49 +219,50 @@ def test_down_stops_exactly_its_processes_and_up_again_reuses_the_namespaces(tmp
         run_kvstack("local", "down", "--root", str(root))
 
 
-def test_up_reloads_a_last_view_that_render_changes(tmp_path: Path) -> None:
+@pytest.fixture
+def stopped(tmp_path: Path) -> Iterator[Path]:
+    """A copy of the project after one `local up` and its `down`: the state of an everyday `up`."""
     root = copy_project(tmp_path)
     first = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
     assert first.returncode == 0, first.stderr
     try:
         assert run_kvstack("local", "down", "--root", str(root)).returncode == 0
-        # As if codex had last run with other namespaces (say, before a reset elsewhere).
-        rendered = _deployed_view(root, "codex").parent / "wrangler.toml"
-        stale = rendered.with_name("wrangler.stale.toml")
-        stale.write_text(re.sub(r'"[0-9a-f]{32}"', lambda found: found.group(0)[::-1], rendered.read_text()))
-        deployed_view(AppSpec("codex", stale, "env.staging"))
-        stale_view = _view_in_file(root, "codex")
-        stale.unlink()
-
-        second = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
-        assert second.returncode == 0, second.stderr
-        assert _steps(second.stderr, "starting wrangler dev", "starting the API") == [0, 1], second.stderr
-        apps = json.loads(run_kvstack("local", "status", "--json", "--root", str(root)).stdout)["apps"]
-        running = httpx.get(f"{apps['codex']}/health", timeout=10).json()
-        assert running["view"] == _view_in_file(root, "codex") != stale_view
-        assert running["missing"] == []
-        ids = read_outputs_file(local_outputs_file(root, "dev")).apps["codex"].bindings
-        running_section = json.loads(_deployed_view(root, "codex").read_text())["env"]["staging"]
-        assert {entry["id"] for entry in running_section["kv_namespaces"]} == {binding.id for binding in ids.values()}
+        yield root
     finally:
         run_kvstack("local", "down", "--root", str(root))
 
 
-def test_up_of_another_stack_does_not_start_on_the_last_stacks_views(tmp_path: Path) -> None:
-    root = copy_project(tmp_path)
-    first = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
-    assert first.returncode == 0, first.stderr
-    try:
-        assert run_kvstack("local", "down", "--root", str(root)).returncode == 0
-        # As if the last `up` had been for another stack (its views bind dev's sections to placeholders).
-        state_file = root / ".kvstack" / "local" / "local.json"
-        state = json.loads(state_file.read_text())
-        state_file.write_text(json.dumps({**state, "stack": "prod"}))
-        second = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
-        assert second.returncode == 0, second.stderr
-        assert _steps(second.stderr, "rendering", "starting wrangler dev") == [0, 1], second.stderr
-    finally:
-        run_kvstack("local", "down", "--root", str(root))
+def test_up_reloads_a_last_view_that_render_changes(stopped: Path) -> None:
+    root = stopped
+    # As if codex had last run with other namespaces (say, before a reset elsewhere).
+    rendered = _deployed_view(root, "codex").parent / "wrangler.toml"
+    stale = rendered.with_name("wrangler.stale.toml")
+    stale.write_text(re.sub(r'"[0-9a-f]{32}"', lambda found: found.group(0)[::-1], rendered.read_text()))
+    deployed_view(AppSpec("codex", stale, "env.staging"))
+    stale_view = _view_in_file(root, "codex")
+    stale.unlink()
+
+    second = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
+    assert second.returncode == 0, second.stderr
+    assert _steps(second.stderr, "starting wrangler dev", "starting the API") == [0, 1], second.stderr
+    apps = json.loads(run_kvstack("local", "status", "--json", "--root", str(root)).stdout)["apps"]
+    running = httpx.get(f"{apps['codex']}/health", timeout=10).json()
+    assert running["view"] == _view_in_file(root, "codex") != stale_view
+    assert running["missing"] == []
+    ids = read_outputs_file(local_outputs_file(root, "dev")).apps["codex"].bindings
+    running_section = json.loads(_deployed_view(root, "codex").read_text())["env"]["staging"]
+    assert {entry["id"] for entry in running_section["kv_namespaces"]} == {binding.id for binding in ids.values()}
+
+
+def test_up_of_another_stack_does_not_start_on_the_last_stacks_views(stopped: Path) -> None:
+    root = stopped
+    # As if the last `up` had been for another stack (its views bind dev's sections to placeholders).
+    state_file = root / ".kvstack" / "local" / "local.json"
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps({**state, "stack": "prod"}))
+    second = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
+    assert second.returncode == 0, second.stderr
+    assert _steps(second.stderr, "rendering", "starting wrangler dev") == [0, 1], second.stderr
 
 
 def _steps(printed: str, *steps: str) -> list[int]:

@@ -88,12 +88,14 @@ def other_view(spec: AppSpec) -> AppSpec:
         spec.config.write_text(rendered)
 
 
+def launch_on(views: list[AppSpec], base: Path) -> LocalRuntime:
+    return launch_runtime(views, persist_to=base / "storage", log_dir=base / "logs", work_dir=base / "work")
+
+
 def test_wait_ready_returns_once_every_app_runs_the_rewritten_view(tmp_path: Path) -> None:
     specs = staged_specs(tmp_path)
     others = [other_view(spec) for spec in specs]
-    runtime = launch_runtime(
-        others, persist_to=tmp_path / "storage", log_dir=tmp_path / "logs", work_dir=tmp_path / "work"
-    )
+    runtime = launch_on(others, tmp_path)
     launched = runtime.pid
     try:
         runtime.wait_ready()  # on the other views
@@ -122,10 +124,7 @@ def router_answers(runtime: LocalRuntime) -> bool:
 
 def test_load_views_writes_a_changed_view_only_once_wrangler_answers(tmp_path: Path) -> None:
     specs = staged_specs(tmp_path)
-    others = [other_view(spec) for spec in specs]
-    runtime = launch_runtime(
-        others, persist_to=tmp_path / "storage", log_dir=tmp_path / "logs", work_dir=tmp_path / "work"
-    )
+    runtime = launch_on([other_view(spec) for spec in specs], tmp_path)
     launched = runtime.pid
     try:
         runtime.load_views(specs)
@@ -143,9 +142,7 @@ def test_load_views_waits_for_nothing_when_no_view_changes(tmp_path: Path) -> No
     specs = staged_specs(tmp_path)
     views = [deployed_view(spec) for spec in specs]
     written = [view.config.stat().st_mtime_ns for view in views]
-    runtime = launch_runtime(
-        views, persist_to=tmp_path / "storage", log_dir=tmp_path / "logs", work_dir=tmp_path / "work"
-    )
+    runtime = launch_on(views, tmp_path)
     try:
         runtime.load_views(specs)
         # wrangler needs a second or more to start: returning before it answers means no wait happened.
@@ -161,12 +158,7 @@ def test_a_view_wrangler_never_loads_restarts_the_runtime_once_then_fails(
 ) -> None:
     monkeypatch.setattr(runtime_module, "_RELOAD_GRACE", 1.0)
     specs = staged_specs(tmp_path)
-    runtime = launch_runtime(
-        [deployed_view(spec) for spec in specs],
-        persist_to=tmp_path / "storage",
-        log_dir=tmp_path / "logs",
-        work_dir=tmp_path / "work",
-    )
+    runtime = launch_on([deployed_view(spec) for spec in specs], tmp_path)
     # codex's record now names a view that wrangler does not run (another file, another digest).
     elsewhere = dataclasses.replace(specs[-1], config=tmp_path / "elsewhere" / "wrangler.toml")
     elsewhere.config.parent.mkdir()
