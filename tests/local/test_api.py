@@ -6,6 +6,7 @@ Every test uses its own namespace, so tests stay independent.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import threading
@@ -20,7 +21,6 @@ import cloudflare
 import httpx
 import pytest
 import uvicorn
-from starlette.testclient import TestClient
 
 from kvstack.local.api import Settings, asgi_app
 from kvstack.local.api.app import KnobsMiddleware
@@ -359,13 +359,17 @@ def test_read_only_token_reads_but_every_write_is_403(api: Api, namespace: str) 
 
 def test_the_bootstrap_token_serves_every_stacks_account_from_one_state(tmp_path: Path) -> None:
     """Stacks may name different accounts; `local up` of one after the other keeps one API state."""
+
+    async def list_namespaces(app: KnobsMiddleware, account: str, token: str) -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+            return await client.get(
+                f"/client/v4/accounts/{account}/storage/kv/namespaces", headers={"Authorization": f"Bearer {token}"}
+            )
+
     for account in (ACCOUNT, OTHER_ACCOUNT, ACCOUNT):
         app = asgi_app(Settings(state=tmp_path / "api", account_id=account, storage_url="http://127.0.0.1:9"))
         token = (tmp_path / "api" / "bootstrap-token").read_text().strip()
-        with TestClient(app) as client:
-            answer = client.get(
-                f"/client/v4/accounts/{account}/storage/kv/namespaces", headers={"Authorization": f"Bearer {token}"}
-            )
+        answer = asyncio.run(list_namespaces(app, account, token))
         assert answer.status_code == 200, f"API for {account}: {answer.text}"
 
 
