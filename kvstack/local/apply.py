@@ -117,10 +117,22 @@ def _namespace(
     state: dict[str, Any],
     import_id: str | None,
 ) -> str:
+    import cloudflare
+
     title = str(state["title"])
     adopted = adapter.read_import_namespace_id(import_id)
     if adopted:
-        found = client.kv.namespaces.get(adopted, account_id=account)
+        try:
+            found = client.kv.namespaces.get(adopted, account_id=account)
+        except cloudflare.NotFoundError as error:
+            raise CloudflareError(
+                f"namespace {title} adopts {adopted} (`adopt` in the stack's catalog), "
+                f"which the local Cloudflare does not hold",
+                status=404,
+                codes=(10013,),
+                hint="adopting takes over a namespace that already exists in the account; the local Cloudflare "
+                "creates its own ids, so run it with a stack that adopts nothing (e.g. --stack dev)",
+            ) from error
         if found is None:  # pragma: no cover - the SDK raises NotFoundError instead
             raise CloudflareError(f"adopted namespace {adopted} does not exist", codes=(10013,))
         state["supportsUrlEncoding"] = bool(found.supports_url_encoding)

@@ -265,6 +265,17 @@ def test_up_of_another_stack_does_not_start_on_the_last_stacks_views(stopped: Pa
     assert _steps(second.stderr, "rendering", "starting wrangler dev") == [0, 1], second.stderr
 
 
+def test_a_stack_adopting_a_namespace_the_local_cloudflare_lacks_fails_clearly(tmp_path: Path) -> None:
+    root = copy_project(tmp_path)
+    adoption = load_catalog(root, "prod").app("chatchonk-api").binding("CACHE_KV").adopt
+    assert adoption is not None
+    up = run_kvstack("local", "up", "--stack", "prod", "--root", str(root))
+    assert up.returncode == 2, up.stderr
+    assert f"adopts {adoption.id}" in up.stderr
+    assert "hint: adopting takes over a namespace that already exists" in up.stderr
+    assert run_kvstack("local", "status", "--json", "--root", str(root)).returncode == 1, "left something running"
+
+
 def _steps(printed: str, *steps: str) -> list[int]:
     """The order in which ``steps`` first appear in ``printed``."""
     found = [printed.find(step) for step in steps]
