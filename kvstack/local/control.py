@@ -46,6 +46,7 @@ from kvstack.local.runtime import (
     launch_runtime,
     local_dev_vars,
     read_wrangler_file,
+    section_table,
     stage_reference_apps,
     stop_runtime,
     write_dev_vars,
@@ -297,15 +298,10 @@ def _register_scripts(api_url: str, token: str, catalog: Catalog, running: Mappi
         if app.kind != "worker" or app.name not in running:
             continue
         worker = running[app.name]
-        config = read_wrangler_file(worker.config)
-        section = (
-            config
-            if worker.section == names.WRANGLER_TOP_SECTION
-            else (config.get("env", {}).get(worker.section.removeprefix("env."), {}))
-        )
+        section = section_table(read_wrangler_file(worker.config), worker.section)
         bindings = [
             {"type": "kv_namespace", "name": entry.get("binding"), "namespace_id": entry.get("id")}
-            for entry in section.get("kv_namespaces", [])
+            for entry in section.get("kv_namespaces") or []
         ]
         register_script(api_url, token, worker.worker, bindings)
 

@@ -69,6 +69,7 @@ __all__ = [
     "local_dev_vars",
     "read_wrangler_file",
     "run_section",
+    "section_table",
     "stage_reference_apps",
     "start_runtime",
     "stop_runtime",
@@ -238,7 +239,7 @@ class LocalRuntime:
         restarted = self.relaunch()
         self.pid, self.process, self.relaunch = restarted.pid, restarted.process, None
         self.apps = {name: dataclasses.replace(app, pid=restarted.pid) for name, app in self.apps.items()}
-        restarted.wait("/__kvstack/apps", timeout=timeout)
+        self.wait_started(timeout=timeout)
         stale = _wait_for_apps(self, wanted, deadline=time.monotonic() + _APPS_READY_TIMEOUT, grace=_RELOAD_GRACE)
         if stale:
             raise self._not_loaded(stale)
@@ -573,11 +574,17 @@ def _write_view(spec: AppSpec, text: str) -> AppSpec:
     return AppSpec(name=spec.name, config=spec.deployed_config, section=spec.section)
 
 
+def section_table(config: Mapping[str, Any], section: str) -> Mapping[str, Any]:
+    """The table of a parsed wrangler file that ``section`` names (empty if the file has none)."""
+    if section == names.WRANGLER_TOP_SECTION:
+        return config
+    table = (config.get("env") or {}).get(section.removeprefix("env."))
+    return table if isinstance(table, Mapping) else {}
+
+
 def _view_of(config: Path, section: str) -> str | None:
     """The :data:`VIEW_VAR` of the section of ``config`` that runs, or None for a file that is no view."""
-    data = _read_wrangler_file(config)
-    table = data if section == names.WRANGLER_TOP_SECTION else data.get("env", {}).get(section.removeprefix("env."))
-    view = ((table or {}).get("vars") or {}).get(VIEW_VAR)
+    view = (section_table(_read_wrangler_file(config), section).get("vars") or {}).get(VIEW_VAR)
     return view if isinstance(view, str) else None
 
 
