@@ -37,8 +37,8 @@ from checks.runner import run_checks  # noqa: E402
 from kvstack.cloudflare import ApiSettings, connect  # noqa: E402
 from kvstack.keyspace import load_keyspace, scan_namespace  # noqa: E402
 from kvstack.local import control  # noqa: E402
-from kvstack.local.state import LocalState  # noqa: E402
-from kvstack.outputs import read_outputs  # noqa: E402
+from kvstack.local.state import LocalState, local_outputs_file  # noqa: E402
+from kvstack.outputs import read_outputs_file  # noqa: E402
 
 FAULTS = "429=0.1,500=0.05,drop=0.02"
 BENCH_APP, BENCH_BINDING = "codex", "CACHE_KV"
@@ -83,7 +83,7 @@ def _seed(sdk: cloudflare.Cloudflare, account: str, namespace: str, keys: int) -
 
 
 def speed(root: Path, state: LocalState, token: str, args: argparse.Namespace) -> dict[str, Any]:
-    outputs = read_outputs(root, "dev")
+    outputs = read_outputs_file(local_outputs_file(root, "dev"))
     namespace = outputs.apps[BENCH_APP].bindings[BENCH_BINDING].id
     base_url = state.api_url.rstrip("/") + "/client/v4"
     sdk = cloudflare.Cloudflare(api_token=token, base_url=base_url)

@@ -1,8 +1,9 @@
 """What a check run works with, built once: catalog, outputs, keyspaces, the Cloudflare API, app URLs.
 
-Two targets, one shape: ``cloudflare`` (the real API, its token from the environment) and ``local``
-(the running ``kvstack local up``: its API URL, its token file and its app URLs from ``local.json``).
-Everything a target differs in is settled here; the checks never ask which target they run on.
+The target (``kvstack.targets``: the real Cloudflare or the running ``kvstack local up``, chosen once by
+``--local``) decides where outputs, API URL, token and app URLs come from; what else a local run needs
+(the rendered tree, the flows' ``.dev.vars``, the runtime's Worker names) is settled here. The checks
+never ask which target they run on.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Final, Literal
 import httpx
 
 from kvstack.catalog import App, Catalog, load_catalog
-from kvstack.cloudflare import ApiSettings, CloudflareApi, connect
+from kvstack.cloudflare import CloudflareApi
 from kvstack.errors import UsageError
 from kvstack.keyspace import DEFAULT_SAMPLE, Keyspace, load_keyspaces
-from kvstack.outputs import Outputs, read_outputs
+from kvstack.outputs import Outputs
+from kvstack.targets import Target, choose_target
 
 __all__ = [
     "CHECK_KINDS",
@@ -32,6 +34,7 @@ __all__ = [
     "CheckOptions",
     "FlowSecrets",
     "build_context",
+    "target_of",
 ]
 
 CheckKind = Literal["bindings", "tokens", "keyspaces", "flows"]
@@ -39,8 +42,6 @@ CHECK_KINDS: Final[tuple[CheckKind, ...]] = ("bindings", "tokens", "keyspaces", 
 DEFAULT_EXPIRY_DAYS: Final = 14
 # Cloudflare KV is eventually consistent: other locations may see a write 60 s or more later.
 DEFAULT_CONSISTENCY_WINDOW: Final = 60.0
-TOKEN_ENV: Final = "CLOUDFLARE_API_TOKEN"
-API_URL_ENV: Final = "CLOUDFLARE_API_BASE_URL"
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ class CheckContext:
     render_base: Path | None = None
     # app -> the Worker name it runs under, when the target says so (local: the runtime's /__kvstack/apps).
     worker_names: dict[str, str] = field(default_factory=dict)
+    # Where outputs, API and token came from (said once by the command, recorded in the report).
+    source: Target | None = None
     run_id: str = field(default_factory=lambda: f"{int(time.time()):x}{secrets.token_hex(3)}")
     # (namespace id, key) of every smoke key a flow may have written; swept at the end of the run.
     smoke_keys: set[tuple[str, str]] = field(default_factory=set)
@@ -104,44 +107,34 @@ class CheckContext:
         return self.app_urls.get(app)
 
 
-def _token_from_env(hint: str) -> str:
-    token = os.environ.get(TOKEN_ENV)
-    if not token:
-        raise UsageError(f"no API token: {TOKEN_ENV} is not set", hint=hint)
-    return token
-
-
-def build_context(options: CheckOptions) -> CheckContext:
-    """Load and validate everything the checks need; a KvstackError (exit 2) if anything is missing."""
-    root = options.root
-    catalog = load_catalog(root, options.stack)
-    _check_selection(catalog, options.apps)
-    if options.local:
-        return _local_context(options, catalog)
-    outputs = read_outputs(root, options.stack, file=options.outputs_file, with_secrets=True)
-    api = connect(
-        _token_from_env(
-            f"export {TOKEN_ENV} with a token that can read KV, Pages, Workers and API tokens of the account, "
-            "or run against the local Cloudflare with --local"
-        ),
-        _settings(options, outputs.account_id, options.api_url or os.environ.get(API_URL_ENV)),
+def target_of(options: CheckOptions) -> Target:
+    """The run's one target, from ``--local`` (mixing sources is refused here, exit 2)."""
+    return choose_target(
+        options.root, options.stack, local=options.local, outputs_file=options.outputs_file, api_url=options.api_url
     )
-    return CheckContext(
+
+
+def build_context(options: CheckOptions, target: Target | None = None) -> CheckContext:
+    """Load and validate everything the checks need; a KvstackError (exit 2) if anything is missing."""
+    catalog = load_catalog(options.root, options.stack)
+    _check_selection(catalog, options.apps)
+    target = target or target_of(options)
+    outputs = target.outputs(with_secrets=True)
+    api = target.api_client(concurrency=options.concurrency, rate_limit=options.rate_limit)
+    context = CheckContext(
         options=options,
-        target="cloudflare",
+        target="local" if options.local else "cloudflare",
         catalog=catalog,
         outputs=outputs,
         keyspaces=_keyspaces(catalog),
         api=api,
-        app_urls={name: app.url for name, app in outputs.apps.items() if app.url},
+        app_urls=target.app_urls(),
         flow_secrets={app.name: _secrets_from_env(app.name) for app in catalog.apps},
+        source=target,
     )
-
-
-def _settings(options: CheckOptions, account_id: str, base_url: str | None) -> ApiSettings:
-    return ApiSettings(
-        account_id=account_id, base_url=base_url, concurrency=options.concurrency, rate_limit=options.rate_limit
-    )
+    if options.local:
+        _add_local(context, target)
+    return context
 
 
 def _check_selection(catalog: Catalog, apps: Sequence[str]) -> None:
@@ -193,50 +186,16 @@ def _secrets_from_dev_vars(tree: Path, app: App) -> FlowSecrets:
     )
 
 
-def _local_context(options: CheckOptions, catalog: Catalog) -> CheckContext:
-    from kvstack.local.state import LocalState, read_local_outputs, state_dir
+def _add_local(context: CheckContext, target: Target) -> None:
+    """What a local run needs besides outputs and API: the rendered tree, its .dev.vars, the runtime's Workers."""
+    from kvstack.targets.local import LocalTarget
 
-    state = LocalState.load(options.root)
-    if state is None:
-        raise UsageError(
-            "the local Cloudflare is not running (no .kvstack/local/local.json)",
-            hint=f"start it with `kvstack local up --stack {options.stack}`",
-        )
-    if state.stack != options.stack:
-        raise UsageError(
-            f"the local Cloudflare runs stack {state.stack!r}, not {options.stack!r}",
-            hint=f"run `kvstack check --stack {state.stack} --local`, or restart it with --stack {options.stack}",
-        )
-    if read_local_outputs(options.root, options.stack) is None and options.outputs_file is None:
-        raise UsageError(
-            f"the local Cloudflare has not applied stack {options.stack}",
-            hint=f"run `kvstack local up --stack {options.stack}`",
-        )
-    outputs = read_outputs(options.root, options.stack, file=options.outputs_file, with_secrets=True)
-    try:
-        token = Path(state.token_file).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read the local Cloudflare's token file {state.token_file}: {exc.strerror}",
-            hint="restart it with `kvstack local down && kvstack local up`",
-        ) from exc
-    api_url = options.api_url or state.api_url.rstrip("/")
-    if not api_url.endswith("/client/v4"):
-        api_url += "/client/v4"
-    api = connect(token, _settings(options, state.account_id, api_url))
-    tree = state_dir(options.root) / "tree"
-    return CheckContext(
-        options=options,
-        target="local",
-        catalog=catalog,
-        outputs=outputs,
-        keyspaces=_keyspaces(catalog),
-        api=api,
-        app_urls={**{n: a.url for n, a in outputs.apps.items() if a.url}, **state.apps},
-        flow_secrets={app.name: _secrets_from_dev_vars(tree, app) for app in catalog.apps},
-        render_base=tree if tree.is_dir() else None,
-        worker_names=_runtime_workers(state.apps),
-    )
+    assert isinstance(target, LocalTarget)
+    tree = target.tree()
+    if tree is not None:
+        context.render_base = tree
+        context.flow_secrets = {app.name: _secrets_from_dev_vars(tree, app) for app in context.catalog.apps}
+    context.worker_names = _runtime_workers(target.state.apps)
 
 
 def _runtime_workers(app_urls: dict[str, str]) -> dict[str, str]:

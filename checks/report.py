@@ -136,6 +136,7 @@ def build_report(context: CheckContext, results: RunResults, *, keyword: str | N
         "environment": context.catalog.environment,
         "account_id": context.outputs.account_id,
         "target": context.target,
+        "source": context.source.document() if context.source else None,
         "started_at": _iso(context.started),
         "finished_at": _iso(finished),
         "duration_seconds": round(finished - context.started, 3),

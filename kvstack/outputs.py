@@ -1,16 +1,14 @@
 """The outputs document: the stack's one export, read from wherever it is and validated once.
 
-Sources, in order: an explicit file (``--outputs``); ``pulumi stack output --json`` when the Pulumi CLI
-is on PATH; the local Cloudflare's state when ``kvstack local up`` applied the stack. Whatever the
-source, the document is validated against ``schemas/outputs.schema.json`` and returned as frozen
-objects, so render, checks and audit never see an unchecked dict.
+Which source a run reads (a file, ``pulumi stack output``, the local Cloudflare's state) is the
+target's decision (``kvstack.targets``); this module only parses. Whatever the source, the document is
+validated against ``schemas/outputs.schema.json`` and returned as frozen objects, so render, checks and
+audit never see an unchecked dict.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +24,8 @@ __all__ = [
     "BindingIds",
     "Outputs",
     "TokenOutputs",
+    "outputs_from_stack_output",
     "parse_outputs",
-    "read_outputs",
     "read_outputs_file",
 ]
 
@@ -181,50 +179,17 @@ def read_outputs_file(path: Path) -> Outputs:
         ) from exc
     except json.JSONDecodeError as exc:
         raise OutputsError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from exc
-    return _from_stack_output(data, str(path))
+    except UnicodeDecodeError as exc:
+        raise OutputsError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    except OSError as exc:
+        raise OutputsError(f"{path}: cannot read it: {exc.strerror}") from exc
+    return outputs_from_stack_output(data, str(path))
 
 
-def _from_stack_output(data: Any, source: str) -> Outputs:
+def outputs_from_stack_output(data: Any, source: str) -> Outputs:
+    """The document from `pulumi stack output --json` (its ``kvstack`` export and token values) or the bare one."""
     if isinstance(data, dict) and names.OUTPUTS_EXPORT in data:
         values = data.get(names.TOKEN_VALUES_EXPORT)
         token_values = values if isinstance(values, dict) else None
         return parse_outputs(data[names.OUTPUTS_EXPORT], source, token_values)
     return parse_outputs(data, source)
-
-
-def _from_pulumi_cli(root: Path, stack: str, with_secrets: bool) -> Outputs | None:
-    pulumi = shutil.which("pulumi")
-    if pulumi is None:
-        return None
-    command = [pulumi, "stack", "output", "--json", "--stack", stack]
-    if with_secrets:
-        command.append("--show-secrets")
-    result = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False, timeout=120)
-    if result.returncode != 0:
-        raise OutputsError(
-            f"`pulumi stack output` failed for stack {stack}: {result.stderr.strip()[:500]}",
-            hint=f"run `pulumi up --stack {stack}` first, or pass --outputs FILE",
-        )
-    try:
-        data = json.loads(result.stdout)
-    except json.JSONDecodeError as exc:
-        raise OutputsError(f"`pulumi stack output --json` did not print JSON: {exc.msg}") from exc
-    return _from_stack_output(data, f"pulumi stack {stack}")
-
-
-def read_outputs(root: Path, stack: str, *, file: Path | None = None, with_secrets: bool = False) -> Outputs:
-    """The outputs of ``stack``: from ``file``, else the Pulumi CLI, else the running local Cloudflare."""
-    if file is not None:
-        return read_outputs_file(file)
-    found = _from_pulumi_cli(root, stack, with_secrets)
-    if found is not None:
-        return found
-    from kvstack.local.state import read_local_outputs
-
-    local = read_local_outputs(root, stack)
-    if local is not None:
-        return _from_stack_output(local, f"local Cloudflare (stack {stack})")
-    raise OutputsError(
-        f"no outputs document for stack {stack}",
-        hint="pass --outputs FILE, install the Pulumi CLI and run `pulumi up`, or start `kvstack local up`",
-    )

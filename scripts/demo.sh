@@ -27,16 +27,16 @@ for file in .kvstack/local/tree/apps/dubai-app-front/wrangler.toml .kvstack/loca
   echo "--- $file (kv_namespaces)"
   grep -n -B1 -A3 'binding = ' "$file" | head -24
 done
-kvstack render --stack dev --into .kvstack/local/tree --outputs .kvstack/local/stacks/dev.outputs.json --check \
+kvstack render --stack dev --local --into .kvstack/local/tree --check \
   && echo "render --check on the local tree: no drift"
 
 section "5. the CI drift gate on the repo's own app files (they still carry placeholder ids: exit 1 expected)"
-kvstack render --stack dev --outputs .kvstack/local/stacks/dev.outputs.json --check | tail -25
+kvstack render --stack dev --local --check | tail -25
 echo "(render --check exit code: ${PIPESTATUS[0]})"
 
 section "6. kvstack check --stack dev --local (bindings, tokens, key schemas, flows)"
 mkdir -p reports
-kvstack check --stack dev --local --json reports/check.json --junit reports/check.xml || status=1
+kvstack check --stack dev --local || status=1
 
 section "7. kvstack local down"
 kvstack local down
@@ -44,5 +44,5 @@ trap - EXIT
 
 section "summary"
 echo "demo finished in $(( $(date +%s) - started )) s; checks: $([ $status -eq 0 ] && echo 'all passed' || echo 'FAILED')"
-echo "reports: reports/check.json, reports/check.xml"
+echo "reports: reports/check-dev.json, reports/check-dev.xml"
 exit $status

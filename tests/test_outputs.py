@@ -11,7 +11,7 @@ import pytest
 
 from kvstack import names
 from kvstack.errors import OutputsError
-from kvstack.outputs import parse_outputs, read_outputs, read_outputs_file
+from kvstack.outputs import parse_outputs, read_outputs_file
 
 DOCUMENT: dict[str, Any] = {
     "schema_version": 1,
@@ -91,8 +91,7 @@ def test_file_that_is_not_json_gives_line_and_column(tmp_path: Path) -> None:
         read_outputs_file(path)
 
 
-def test_no_source_at_all_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi CLI
-    with pytest.raises(OutputsError) as caught:
-        read_outputs(tmp_path, "dev")
-    assert "--outputs FILE" in str(caught.value)
+def test_a_folder_given_as_outputs_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(OutputsError, match="cannot read it") as caught:
+        read_outputs_file(tmp_path)
+    assert caught.value.exit_code == 2

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kvstack.cli.common import RootOption, StackOption, find_root
+from kvstack.cli.common import LocalOption, OutputsOption, RootOption, StackOption, env, find_root, resolve_stack
 from kvstack.cli.output import Output
 from kvstack.errors import UsageError
 
@@ -79,49 +79,77 @@ def _summary(output: Output, results: RunResults, spent: dict[str, int]) -> None
 
 
 def check(
-    stack: StackOption = "dev",
+    stack: StackOption = None,
     root: RootOption = None,
-    local: Annotated[
-        bool, typer.Option("--local", envvar="KVSTACK_LOCAL", help="Check the running `kvstack local up`.")
-    ] = False,
-    app: Annotated[list[str] | None, typer.Option("--app", "-a", help="Only this app's checks (repeatable).")] = None,
-    only: Annotated[
-        str | None, typer.Option("--only", help="Comma-separated kinds: bindings,tokens,keyspaces,flows.")
-    ] = None,
-    sample: Annotated[int, typer.Option("--sample", min=0, help="Values read per key pattern.")] = 100,
-    deep: Annotated[bool, typer.Option("--deep", help="Read every value (ignores --sample).")] = False,
-    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
-    json_file: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
-    keyword: Annotated[str | None, typer.Option("-k", help="Only checks matching this pytest -k expression.")] = None,
-    outputs: Annotated[
-        Path | None,
+    local: LocalOption = False,
+    app: Annotated[
+        list[str] | None,
         typer.Option(
-            "--outputs",
-            envvar="KVSTACK_OUTPUTS",
-            help="The outputs document (default: pulumi, or the local Cloudflare).",
+            "--app", "-a", help="Only this app's checks (repeatable; space-separated in the variable)", **env("KVSTACK_APPS")
         ),
     ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option("--only", help="Comma-separated kinds: bindings,tokens,keyspaces,flows", **env("KVSTACK_ONLY")),
+    ] = None,
+    sample: Annotated[
+        int, typer.Option("--sample", min=0, help="Values read per key pattern", **env("KVSTACK_SAMPLE"))
+    ] = 100,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Read every value (ignores --sample)", **env("KVSTACK_DEEP"))
+    ] = False,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit", help="Write JUnit XML here \\[default: <root>/reports/check-<stack>.xml]", **env("KVSTACK_JUNIT")
+        ),
+    ] = None,
+    json_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            help="Write the JSON report here \\[default: <root>/reports/check-<stack>.json]",
+            **env("KVSTACK_JSON"),
+        ),
+    ] = None,
+    keyword: Annotated[
+        str | None,
+        typer.Option("-k", help="Only checks matching this pytest -k expression", **env("KVSTACK_KEYWORD")),
+    ] = None,
+    outputs: OutputsOption = None,
     api_url: Annotated[
         str | None,
         typer.Option(
-            "--api-url", envvar="CLOUDFLARE_API_BASE_URL", help="Cloudflare API base URL, ending in /client/v4."
+            "--api-url",
+            help="Real Cloudflare only: the API base URL, ending in /client/v4 \\[default: "
+            "CLOUDFLARE_API_BASE_URL, else https://api.cloudflare.com/client/v4]",
+            **env("KVSTACK_API_URL"),
         ),
     ] = None,
     expiry_days: Annotated[
-        int, typer.Option("--expiry-days", min=0, help="Fail tokens expiring within this many days.")
+        int,
+        typer.Option(
+            "--expiry-days", min=0, help="Fail tokens expiring within this many days", **env("KVSTACK_EXPIRY_DAYS")
+        ),
     ] = 14,
     window: Annotated[
-        float, typer.Option("--window", min=0, help="How long flows wait for KV to become consistent (s).")
+        float,
+        typer.Option(
+            "--window", min=0, help="How long flows wait for KV to become consistent (s)", **env("KVSTACK_WINDOW")
+        ),
     ] = 60.0,
 ) -> None:
     """Verify a deployed stack: bindings, tokens, keyspaces (key schemas) and the app flows, end to end.
 
-    The API token comes from CLOUDFLARE_API_TOKEN (with --local: the local Cloudflare's own); flow
-    secrets of deployed apps from KVSTACK_<APP>_WEBHOOK_SECRET / _LOGIN_USER / _LOGIN_PASSWORD.
+    The target is the real Cloudflare (outputs from --outputs or `pulumi stack output`, the token from
+    CLOUDFLARE_API_TOKEN) or, with --local, the running `kvstack local up` (its outputs, API, token and
+    app URLs only); the command says which. Flow secrets of deployed apps come from
+    KVSTACK_<APP>_WEBHOOK_SECRET / _LOGIN_USER / _LOGIN_PASSWORD. The JSON and JUnit reports are always
+    written (reports/check-<stack>.json and .xml under the project unless moved).
     Exit 0 when every check passes, 1 when one fails, 2 on a usage or configuration error.
     Token values are never printed.
     """
-    from checks.context import CHECK_KINDS, CheckOptions, build_context
+    from checks.context import CHECK_KINDS, CheckOptions, build_context, target_of
     from checks.runner import run_checks
 
     output = Output()
@@ -129,9 +157,11 @@ def check(
     unknown = [k for k in kinds if k not in CHECK_KINDS]
     if unknown:
         raise UsageError(f"--only: unknown kind(s) {', '.join(unknown)}", hint=f"kinds: {', '.join(CHECK_KINDS)}")
+    project = find_root(root)
+    stack = resolve_stack(project, stack)
     options = CheckOptions(
         stack=stack,
-        root=find_root(root),
+        root=project,
         local=local,
         apps=tuple(app or ()),
         only=kinds,  # type: ignore[arg-type]
@@ -142,7 +172,11 @@ def check(
         expiry_days=expiry_days,
         consistency_window=window,
     )
-    context = build_context(options)
+    target = target_of(options)
+    output.info(target.describe(api=True))
+    context = build_context(options, target)
+    json_file = json_file or project / "reports" / f"check-{stack}.json"
+    junit = junit or project / "reports" / f"check-{stack}.xml"
     progress = _Progress(output)
     try:
         outcome = run_checks(context, junit=junit, json_report=json_file, keyword=keyword, listener=progress)
@@ -150,6 +184,7 @@ def check(
         progress.stop()
         context.close()
     _summary(output, outcome.results, context.api.budget.snapshot())
+    output.info(f"reports: {json_file}, {junit}")
     raise typer.Exit(outcome.exit_code)
 
 

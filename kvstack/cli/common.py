@@ -1,24 +1,24 @@
-"""Options shared by commands, each with its environment variable, and the project folder lookup."""
+"""Options shared by commands, each with its environment variable, the project folder and stack lookup."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from kvstack.catalog import PROJECT_FILE
+from kvstack.catalog import PROJECT_FILE, available_stacks
 from kvstack.errors import UsageError
 
-__all__ = ["RootOption", "StackOption", "find_root"]
+__all__ = ["LocalOption", "OutputsOption", "RootOption", "StackOption", "env", "find_root", "resolve_stack"]
 
 StackOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--stack",
         "-s",
         envvar="KVSTACK_STACK",
-        help="The stack (environment): dev, prod, … [env: KVSTACK_STACK]",
+        help="The stack (environment): dev, prod, …; default: the project's only stack, if it has one",
     ),
 ]
 RootOption = Annotated[
@@ -26,10 +26,32 @@ RootOption = Annotated[
     typer.Option(
         "--root",
         envvar="KVSTACK_ROOT",
-        help="The project folder holding Pulumi.yaml (default: the nearest one above the current folder) "
-        "[env: KVSTACK_ROOT]",
+        help="The project folder holding Pulumi.yaml (default: the nearest one above the current folder)",
     ),
 ]
+LocalOption = Annotated[
+    bool,
+    typer.Option(
+        "--local",
+        envvar="KVSTACK_LOCAL",
+        help="Target the running `kvstack local up` (outputs, API, token and app URLs all from it) instead of "
+        "the real Cloudflare",
+    ),
+]
+OutputsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--outputs",
+        envvar="KVSTACK_OUTPUTS",
+        help="Real Cloudflare only: the outputs document (saved `pulumi stack output --json`, or `kvstack plan "
+        "--json`); default: `pulumi stack output --stack S`",
+    ),
+]
+
+
+def env(name: str) -> dict[str, Any]:
+    """``typer.Option`` arguments binding an option to the environment variable ``name`` (shown in --help)."""
+    return {"envvar": name, "show_envvar": True}
 
 
 def find_root(root: Path | None) -> Path:
@@ -45,4 +67,17 @@ def find_root(root: Path | None) -> Path:
     raise UsageError(
         f"no {PROJECT_FILE} in {here} or any folder above it",
         hint="run kvstack inside the project, or pass --root / set KVSTACK_ROOT",
+    )
+
+
+def resolve_stack(root: Path, stack: str | None) -> str:
+    """The stack every command uses: ``--stack`` / KVSTACK_STACK, else the project's only stack; else exit 2."""
+    if stack:
+        return stack
+    stacks = available_stacks(root)
+    if len(stacks) == 1:
+        return stacks[0]
+    raise UsageError(
+        "which stack? pass --stack (or set KVSTACK_STACK)",
+        hint=f"stacks of {root}: {', '.join(stacks) or '(none: add a Pulumi.<stack>.yaml)'}",
     )

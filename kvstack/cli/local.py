@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kvstack.cli.common import RootOption, StackOption, find_root
+from kvstack.cli.common import RootOption, StackOption, env, find_root, resolve_stack
 from kvstack.cli.output import Output
 
 local_app = typer.Typer(
@@ -19,21 +19,40 @@ local_app = typer.Typer(
 
 @local_app.command("up")
 def up(
-    stack: StackOption = "dev",
+    stack: StackOption = None,
     root: RootOption = None,
-    port: Annotated[int | None, typer.Option(help="Port of the API (default: a free one).")] = None,
-    latency_ms: Annotated[int, typer.Option("--latency-ms", help="Added latency per API request.")] = 0,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port of the API (default: a free one)", **env("KVSTACK_LOCAL_PORT")),
+    ] = None,
+    latency_ms: Annotated[
+        int,
+        typer.Option("--latency-ms", help="Added latency per API request", **env("KVSTACK_LOCAL_LATENCY_MS")),
+    ] = 0,
     faults: Annotated[
         str | None,
-        typer.Option(help='Shares of injected faults, e.g. "429=0.1,500=0.05,drop=0.02" (seeded by --seed).'),
+        typer.Option(
+            help='Shares of injected faults, e.g. "429=0.1,500=0.05,drop=0.02" (seeded by --seed) ',
+            **env("KVSTACK_LOCAL_FAULTS"),
+        ),
     ] = None,
     rate_limit: Annotated[
-        str | None, typer.Option("--rate-limit", help="Requests per window per token, N/SECONDS [default: 1200/300].")
+        str | None,
+        typer.Option(
+            "--rate-limit",
+            help="Requests per window per token, N/SECONDS \\[default: 1200/300]",
+            **env("KVSTACK_LOCAL_RATE_LIMIT"),
+        ),
     ] = None,
     consistency_delay: Annotated[
-        float, typer.Option("--consistency-delay", help="Seconds before a write shows up in key listings.")
+        float,
+        typer.Option(
+            "--consistency-delay",
+            help="Seconds before a write shows up in key listings",
+            **env("KVSTACK_LOCAL_CONSISTENCY_DELAY"),
+        ),
     ] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed of the fault draws.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the fault draws", **env("KVSTACK_LOCAL_SEED"))] = 0,
 ) -> None:
     """Start the local Cloudflare and apply STACK to it: API, namespaces, Pages projects, tokens, apps.
 
@@ -44,8 +63,10 @@ def up(
     from kvstack.local.control import up as start
 
     output = Output()
+    project = find_root(root)
+    stack = resolve_stack(project, stack)
     state = start(
-        find_root(root),
+        project,
         stack,
         port=port,
         knobs=Knobs(
@@ -83,7 +104,10 @@ def down(root: RootOption = None) -> None:
 def status(
     root: RootOption = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print api_url, account_id, token_file and apps as JSON.")
+        bool,
+        typer.Option(
+            "--json", help="Print api_url, account_id, token_file and apps as JSON", **env("KVSTACK_JSON_OUTPUT")
+        ),
     ] = False,
 ) -> None:
     """What is running: API URL, account, token file, each app's URL and whether each process is alive.
@@ -111,7 +135,7 @@ def status(
 @local_app.command("reset")
 def reset(
     root: RootOption = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation", **env("KVSTACK_YES"))] = False,
 ) -> None:
     """Stop everything and delete all local state: namespaces, KV data, tokens, outputs."""
     from kvstack.local.control import reset as wipe
@@ -125,16 +149,21 @@ def reset(
 
 @local_app.command("outputs")
 def outputs(
-    stack: StackOption = "dev",
+    stack: StackOption = None,
     root: RootOption = None,
-    with_secrets: Annotated[bool, typer.Option("--with-secrets", help="Include token values.")] = False,
+    with_secrets: Annotated[
+        bool,
+        typer.Option("--with-secrets", help="Include token values", **env("KVSTACK_WITH_SECRETS")),
+    ] = False,
 ) -> None:
     """Print the outputs document of STACK as applied to the local Cloudflare (JSON)."""
     from kvstack.errors import OutputsError
     from kvstack.local.state import local_outputs_file
     from kvstack.outputs import read_outputs_file
 
-    path = local_outputs_file(find_root(root), stack)
+    project = find_root(root)
+    stack = resolve_stack(project, stack)
+    path = local_outputs_file(project, stack)
     if not path.is_file():
         raise OutputsError(
             f"stack {stack} was not applied to the local Cloudflare", hint=f"run `kvstack local up --stack {stack}`"

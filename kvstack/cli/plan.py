@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kvstack.cli.common import RootOption, StackOption, find_root
+from kvstack.cli.common import RootOption, StackOption, find_root, resolve_stack
 from kvstack.cli.output import Output
 
 if TYPE_CHECKING:
@@ -15,12 +15,14 @@ if TYPE_CHECKING:
 
 
 def plan(
-    stack: StackOption = "dev",
+    stack: StackOption = None,
     root: RootOption = None,
     as_json: Annotated[
         bool,
         typer.Option(
-            "--json", help="Print the resources and the outputs document (under `kvstack`) as one JSON document."
+            "--json",
+            envvar="KVSTACK_JSON_OUTPUT",
+            help="Print the resources and the outputs document (under `kvstack`) as one JSON document",
         ),
     ] = False,
 ) -> None:
@@ -33,8 +35,10 @@ def plan(
     from kvstack.plan import plan as make_plan
 
     output = Output()
+    project = find_root(root)
+    stack = resolve_stack(project, stack)
     with output.status(f"evaluating the Pulumi program for stack {stack}"):
-        result = make_plan(find_root(root), stack)
+        result = make_plan(project, stack)
     if as_json:
         output.json(result.to_json())
         return

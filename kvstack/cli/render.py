@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kvstack.cli.common import RootOption, find_root
+from kvstack.cli.common import LocalOption, OutputsOption, RootOption, StackOption, env, find_root, resolve_stack
 from kvstack.cli.output import Output
 from kvstack.errors import DriftError, UsageError
 
@@ -22,52 +22,69 @@ class Format(StrEnum):
 
 
 def render(
-    stack: Annotated[
-        str | None,
-        typer.Option(
-            "--stack", "-s", envvar="KVSTACK_STACK", help="The stack to render: dev, prod, … [env: KVSTACK_STACK]"
-        ),
-    ] = None,
+    stack: StackOption = None,
     root: RootOption = None,
-    app: Annotated[str | None, typer.Option("--app", help="Render only this app.")] = None,
-    outputs_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--outputs",
-            envvar="KVSTACK_OUTPUTS",
-            help="The outputs document (JSON) to render from; default: `pulumi stack output` when the Pulumi CLI "
-            "is on PATH, else the local Cloudflare [env: KVSTACK_OUTPUTS]",
-        ),
-    ] = None,
+    local: LocalOption = False,
+    app: Annotated[str | None, typer.Option("--app", help="Render only this app", **env("KVSTACK_APP"))] = None,
+    outputs_file: OutputsOption = None,
     check: Annotated[
-        bool, typer.Option("--check", help="Write nothing; exit 1 with a diff and findings if any file drifted.")
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing; exit 1 with a diff and findings if any file drifted",
+            **env("KVSTACK_RENDER_CHECK"),
+        ),
     ] = False,
     to_stdout: Annotated[
-        bool, typer.Option("--stdout", help="Print the rendered files instead of writing them (tokens masked).")
+        bool,
+        typer.Option(
+            "--stdout",
+            help="Print the rendered files instead of writing them (tokens masked)",
+            **env("KVSTACK_RENDER_STDOUT"),
+        ),
     ] = False,
     with_secrets: Annotated[
-        bool, typer.Option("--with-secrets", help="Also write CLOUDFLARE_API_TOKEN into the .env of rest apps.")
+        bool,
+        typer.Option(
+            "--with-secrets",
+            help="Also write CLOUDFLARE_API_TOKEN into the .env of rest apps",
+            **env("KVSTACK_WITH_SECRETS"),
+        ),
     ] = False,
     output_format: Annotated[
-        Format, typer.Option("--format", help="table for people, json for machines.")
+        Format,
+        typer.Option("--format", help="table for people, json for machines", **env("KVSTACK_FORMAT")),
     ] = Format.table,
     into: Annotated[
         Path | None,
         typer.Option(
             "--into",
             help="Render into this folder instead of the project: DIR/<path> starts from the file already there, "
-            "else from the project's own file.",
+            "else from the project's own file",
+            **env("KVSTACK_RENDER_INTO"),
         ),
     ] = None,
     file: Annotated[
-        Path | None, typer.Option("--file", help="Without a catalog: merge --bind bindings into this one file.")
+        Path | None,
+        typer.Option(
+            "--file", help="Without a catalog: merge --bind bindings into this one file", **env("KVSTACK_RENDER_FILE")
+        ),
     ] = None,
     bind: Annotated[
         list[str] | None,
-        typer.Option("--bind", help="With --file: BINDING=ID[,PREVIEW_ID]; repeat for more bindings."),
+        typer.Option(
+            "--bind",
+            help="With --file: BINDING=ID[,PREVIEW_ID]; repeat for more bindings (space-separated in the variable)",
+            **env("KVSTACK_BIND"),
+        ),
     ] = None,
     env: Annotated[
-        str | None, typer.Option("--env", help="With --file: write the \\[env.NAME] section instead of the top level.")
+        str | None,
+        typer.Option(
+            "--env",
+            help="With --file: write the \\[env.NAME] section instead of the top level",
+            **env("KVSTACK_RENDER_ENV"),
+        ),
     ] = None,
 ) -> None:
     """Merge the stack's KV namespace ids into each app's own wrangler file (and rest apps' .env).
@@ -76,6 +93,9 @@ def render(
     bindings and unmanaged kv bindings stay. Every section the stack owns (top level, \\[env.staging], …)
     is written in full, since wrangler does not inherit kv_namespaces into environments; sections of
     other stacks are left alone. Placeholder ids are replaced; a missing file is created minimal.
+
+    The outputs come from the target, said once on stderr: the real Cloudflare's stack (--outputs FILE,
+    else `pulumi stack output --stack S`) or, with --local, the running `kvstack local up`.
 
     --check writes nothing and exits 1 with a unified diff per file that would change and a finding for
     every placeholder id and missing binding or preview id: the CI drift gate.
@@ -89,7 +109,7 @@ def render(
     if check and to_stdout:
         raise UsageError("--check and --stdout do not go together", hint="--check already prints the diff")
     if file is not None:
-        for flag, given in (("--app", app), ("--outputs", outputs_file), ("--into", into)):
+        for flag, given in (("--app", app), ("--outputs", outputs_file), ("--into", into), ("--local", local or None)):
             if given is not None:
                 raise UsageError(f"{flag} is for catalog renders; --file renders the --bind bindings only")
         if with_secrets:
@@ -103,14 +123,15 @@ def render(
             raise UsageError(
                 "--bind and --env go with --file", hint="with a catalog, Pulumi.<stack>.yaml says which sections"
             )
-        if stack is None:
-            raise UsageError("which stack? pass --stack (or set KVSTACK_STACK)")
         from kvstack.catalog import load_catalog
-        from kvstack.outputs import read_outputs
+        from kvstack.targets import choose_target
 
         project = find_root(root)
+        stack = resolve_stack(project, stack)
         catalog = load_catalog(project, stack)
-        outputs = read_outputs(project, stack, file=outputs_file, with_secrets=with_secrets)
+        target = choose_target(project, stack, local=local, outputs_file=outputs_file)
+        outputs = target.outputs(with_secrets=with_secrets)
+        output.info(target.describe())
         base_dir = into.resolve() if into is not None else None
         plans = plan_render(catalog, outputs, app=app, base_dir=base_dir, with_secrets=with_secrets)
         subject = f"stack {stack}"

@@ -6,14 +6,21 @@ from typing import Annotated
 
 import typer
 
-from kvstack.cli.common import RootOption, StackOption, find_root
+from kvstack.cli.common import RootOption, StackOption, find_root, resolve_stack
 from kvstack.cli.output import Output
 
 
 def validate(
-    stack: StackOption = "dev",
+    stack: StackOption = None,
     root: RootOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the validated catalog summary as JSON.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            envvar="KVSTACK_JSON_OUTPUT",
+            help="Print the validated catalog summary as JSON",
+        ),
+    ] = False,
 ) -> None:
     """Validate Pulumi.yaml and Pulumi.<stack>.yaml against the catalog schema and kvstack's rules.
 
@@ -23,7 +30,9 @@ def validate(
     from kvstack.catalog import load_catalog
 
     output = Output()
-    catalog = load_catalog(find_root(root), stack)
+    project = find_root(root)
+    stack = resolve_stack(project, stack)
+    catalog = load_catalog(project, stack)
     rows = [
         (
             app.name,

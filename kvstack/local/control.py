@@ -282,10 +282,10 @@ def _last_view(spec: AppSpec) -> AppSpec | None:
 
 def _render_tree(root: Path, catalog: Catalog, tree: Path) -> None:
     """Render the stack's local outputs into the staged reference apps, as users render."""
-    from kvstack.outputs import read_outputs
+    from kvstack.outputs import read_outputs_file
     from kvstack.render import plan_render, write_plan
 
-    outputs = read_outputs(root, catalog.stack, file=local_outputs_file(root, catalog.stack), with_secrets=True)
+    outputs = read_outputs_file(local_outputs_file(root, catalog.stack))
     for plan in plan_render(catalog, outputs, base_dir=tree, with_secrets=True):
         write_plan(plan)
 

@@ -25,6 +25,7 @@ from kvstack.local.state import local_outputs_file
 from kvstack.outputs import read_outputs_file
 from kvstack.render import plan_render
 from tests.cli.conftest import ROOT, run_kvstack
+from tests.targets.conftest import stand_in_pulumi
 
 pytestmark = [pytest.mark.runtime, pytest.mark.xdist_group("local-up")]
 
@@ -175,6 +176,21 @@ def test_worker_scripts_are_registered_with_the_bindings_wrangler_read(
     settings = sdk.workers.scripts.script_and_version_settings.get(codex, account_id=ACCOUNT)
     bound = {b.name: getattr(b, "namespace_id", None) for b in settings.bindings or []}
     assert bound == {b: i.id for b, i in ids.items()}
+
+
+def test_check_and_render_local_use_only_the_running_local_cloudflare_never_pulumi(
+    project: tuple[Path, str, dict[str, Any]], tmp_path: Path
+) -> None:
+    root, _, _ = project
+    calls = tmp_path / "pulumi-calls"
+    stand_in_pulumi(tmp_path / "bin", json.loads(local_outputs_file(root, "dev").read_text())["kvstack"], calls)
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    check = run_kvstack("check", "--stack", "dev", "--local", "--only", "bindings", "--root", str(root), env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "target: local Cloudflare (stack dev); outputs from the running local Cloudflare" in check.stderr
+    render = run_kvstack("render", "--stack", "dev", "--local", "--check", "--root", str(root), env=env)
+    assert "target: local Cloudflare (stack dev)" in render.stderr
+    assert not calls.exists(), "the stand-in pulumi was asked although the target is local"
 
 
 def test_second_up_is_refused_while_running(project: tuple[Path, str, dict[str, Any]]) -> None:

@@ -1,0 +1,48 @@
+"""The local target: everything from the running `kvstack local up`, nothing else; refused when it is not running."""
+
+from __future__ import annotations
+
+from tests.targets.conftest import Project
+
+
+def test_check_local_with_no_local_cloudflare_is_exit_2_with_what_to_do(project: Project) -> None:
+    result = project.kvstack("check", "--stack", "dev", "--local")
+    assert result.returncode == 2
+    assert "the local Cloudflare is not running" in result.stderr
+    assert "kvstack local up --stack dev" in result.stderr
+    assert project.pulumi_calls() == []  # the stand-in `pulumi` is never asked
+
+
+def test_local_from_the_environment_chooses_the_local_target(project: Project) -> None:
+    result = project.kvstack("render", "--stack", "dev", "--check", KVSTACK_LOCAL="1")
+    assert result.returncode == 2
+    assert "the local Cloudflare is not running" in result.stderr
+    assert project.pulumi_calls() == []
+
+
+def test_local_with_an_outputs_file_is_refused(project: Project) -> None:
+    result = project.kvstack("check", "--stack", "dev", "--local", "--outputs", str(project.bin / "stack-output.json"))
+    assert result.returncode == 2
+    assert "--outputs" in result.stderr
+    assert "is for the real Cloudflare" in result.stderr
+
+
+def test_local_with_an_api_url_is_refused(project: Project) -> None:
+    result = project.kvstack(
+        "check", "--stack", "dev", "--local", KVSTACK_API_URL="https://api.cloudflare.com/client/v4"
+    )
+    assert result.returncode == 2
+    assert "--api-url" in result.stderr
+
+
+def test_a_dead_local_api_counts_as_not_running(project: Project) -> None:
+    state = project.root / ".kvstack" / "local"
+    state.mkdir(parents=True)
+    (state / "local.json").write_text(
+        '{"stack": "dev", "account_id": "0123456789abcdef0123456789abcdef", "api_url": "http://127.0.0.1:9",'
+        ' "token_file": "/nonexistent", "processes": [], "apps": {}, "knobs": {}}'
+    )
+    result = project.kvstack("check", "--stack", "dev", "--local")
+    assert result.returncode == 2
+    assert "does not answer" in result.stderr
+    assert "kvstack local up --stack dev" in result.stderr
