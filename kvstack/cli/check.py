@@ -85,7 +85,10 @@ def check(
     app: Annotated[
         list[str] | None,
         typer.Option(
-            "--app", "-a", help="Only this app's checks (repeatable; space-separated in the variable)", **env("KVSTACK_APPS")
+            "--app",
+            "-a",
+            help="Only this app's checks (repeatable; space-separated in the variable)",
+            **env("KVSTACK_APPS"),
         ),
     ] = None,
     only: Annotated[

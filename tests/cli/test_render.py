@@ -12,6 +12,7 @@ import pytest
 from kvstack.render import MASK
 from tests.cli.conftest import run_kvstack
 from tests.render.conftest import CORPUS, TOKEN_VALUE, copy_project, hex_id, outputs_document, write_outputs
+from tests.render.corpus import need_corpus
 
 A = "a" * 32
 B = "b" * 32
@@ -104,6 +105,7 @@ def test_stdout_prints_the_rendered_file_with_the_token_masked_and_writes_nothin
 
 
 def test_file_that_does_not_parse_exits_2_with_line_and_column_and_nothing_is_written(project: Path) -> None:
+    need_corpus()
     broken = (CORPUS / "files" / "023-cloudflare-temp-email-pr810.toml").read_bytes()
     (project / "apps" / "codex" / "wrangler.toml").write_bytes(broken)
     before = snapshot(project)
@@ -115,6 +117,7 @@ def test_file_that_does_not_parse_exits_2_with_line_and_column_and_nothing_is_wr
 
 
 def test_corpus_file_that_does_not_parse_exits_2_in_file_mode_and_stays_untouched(tmp_path: Path) -> None:
+    need_corpus()
     path = tmp_path / "wrangler.toml"
     shutil.copy(CORPUS / "files" / "023-cloudflare-temp-email-pr810.toml", path)
     before = path.read_bytes()
@@ -126,6 +129,7 @@ def test_corpus_file_that_does_not_parse_exits_2_in_file_mode_and_stays_untouche
 
 
 def test_file_mode_merges_bindings_into_one_environment_and_checks_it(tmp_path: Path) -> None:
+    need_corpus()
     path = tmp_path / "wrangler.jsonc"
     shutil.copy(CORPUS / "files" / "013-model-scraper.jsonc", path)
     result = run_kvstack("render", "--file", str(path), "--env", "staging", "--bind", f"JSON_DATA={A},{B}")

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kvstack.render import KvBinding, WranglerSpec
+from tests.needs import need
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "wrangler-corpus"
@@ -41,6 +44,22 @@ class CorpusFile:
     @property
     def parses(self) -> bool:
         return "[parse: FAILED" not in self.notes
+
+
+def need_corpus() -> None:
+    """Skip the calling test when ../shared is absent (a user's clone); in CI that is a failure."""
+    need(
+        (CORPUS / "PROVENANCE.tsv").is_file(),
+        f"the wrangler corpus ({CORPUS})",
+        "it comes with the project's shared/ folder, checked out beside the repository (CI has it)",
+    )
+
+
+def corpus_params(files: list[CorpusFile]) -> list[Any]:
+    """``files`` as pytest params; without the corpus one param that skips (or fails in CI), never an empty set."""
+    if not CORPUS.is_dir():
+        return [pytest.param(None, id="corpus-absent")]
+    return [pytest.param(f, id=f.name) for f in files]
 
 
 def corpus_files() -> list[CorpusFile]:

@@ -13,11 +13,12 @@ import pytest
 from kvstack.errors import WranglerFileError
 from kvstack.render import render_wrangler
 from tests.render.corpus import (
-    CORPUS,
     CorpusFile,
     comments,
     corpus_files,
+    corpus_params,
     managed_entries,
+    need_corpus,
     parse,
     specs_for,
     without_managed,
@@ -32,13 +33,17 @@ def ids(files: list[CorpusFile]) -> list[str]:
     return [f.name for f in files]
 
 
+@pytest.fixture(autouse=True)
+def _corpus() -> None:
+    need_corpus()
+
+
 def test_corpus_is_beside_the_checkout_with_files_of_every_format() -> None:
-    assert CORPUS.is_dir(), f"{CORPUS} is missing: CI checks out shared/ beside the repository"
     assert {f.format for f in FILES} == {"toml", "jsonc", "json"}
     assert len(PARSEABLE) >= 30
 
 
-@pytest.mark.parametrize("item", PARSEABLE, ids=ids(PARSEABLE))
+@pytest.mark.parametrize("item", corpus_params(PARSEABLE))
 def test_render_changes_nothing_outside_the_managed_entries(item: CorpusFile) -> None:
     text = item.path.read_text(encoding="utf-8")
     original = parse(text, item.format)
@@ -60,7 +65,7 @@ def test_render_changes_nothing_outside_the_managed_entries(item: CorpusFile) ->
                         assert extra.items() <= entry.items()
 
 
-@pytest.mark.parametrize("item", PARSEABLE, ids=ids(PARSEABLE))
+@pytest.mark.parametrize("item", corpus_params(PARSEABLE))
 def test_render_keeps_every_comment(item: CorpusFile) -> None:
     text = item.path.read_text(encoding="utf-8")
     original = parse(text, item.format)
@@ -72,7 +77,7 @@ def test_render_keeps_every_comment(item: CorpusFile) -> None:
         assert len(found) == len(wanted), f"{item.name} ({label}): comments added or duplicated"
 
 
-@pytest.mark.parametrize("item", PARSEABLE, ids=ids(PARSEABLE))
+@pytest.mark.parametrize("item", corpus_params(PARSEABLE))
 def test_second_render_is_byte_identical(item: CorpusFile) -> None:
     text = item.path.read_text(encoding="utf-8")
     for label, spec in specs_for(item, parse(text, item.format)):
@@ -82,7 +87,7 @@ def test_second_render_is_byte_identical(item: CorpusFile) -> None:
         assert [f for f in twice.findings if f.severity == "error"] == []
 
 
-@pytest.mark.parametrize("item", PARSEABLE, ids=ids(PARSEABLE))
+@pytest.mark.parametrize("item", corpus_params(PARSEABLE))
 def test_new_ids_on_a_rendered_file_change_only_the_id_lines(item: CorpusFile) -> None:
     text = item.path.read_text(encoding="utf-8")
     original = parse(text, item.format)
@@ -101,7 +106,7 @@ def test_new_ids_on_a_rendered_file_change_only_the_id_lines(item: CorpusFile) -
     assert all(any(i in line for i in new_ids) for line in added), f"{item.name}: {added}"
 
 
-@pytest.mark.parametrize("item", BROKEN, ids=ids(BROKEN))
+@pytest.mark.parametrize("item", corpus_params(BROKEN))
 def test_file_that_does_not_parse_raises_with_its_position(item: CorpusFile) -> None:
     text = item.path.read_text(encoding="utf-8")
     for _, spec in specs_for(item, {}):

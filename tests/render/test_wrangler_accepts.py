@@ -19,7 +19,7 @@ from kvstack.local.wrangler import PROJECT_ROOT, node_environment, wrangler_comm
 from kvstack.outputs import parse_outputs
 from kvstack.render import KvBinding, WranglerSpec, plan_render, render_wrangler, write_plan
 from tests.render.conftest import outputs_document
-from tests.render.corpus import corpus_files, parse, sections, specs_for
+from tests.render.corpus import corpus_files, need_corpus, parse, sections, specs_for
 
 pytestmark = [pytest.mark.runtime, pytest.mark.xdist_group("wrangler")]
 
@@ -47,6 +47,7 @@ def read_configs(cases: list[dict[str, Any]], work: Path) -> list[dict[str, Any]
 
 def test_pinned_wrangler_reads_every_rendered_corpus_file_it_read_before(tmp_path: Path) -> None:
     """Each file rendered into all its sections ("all") and also into a new environment ("new-env")."""
+    need_corpus()
     cases: list[dict[str, Any]] = []
     for item in (f for f in corpus_files() if f.parses):
         text = item.path.read_text(encoding="utf-8")
