@@ -51,8 +51,9 @@ def titles(context: CheckContext) -> dict[str, str]:
     return found
 
 
-def _missing(app: str | None, label: str, what: str) -> Param:
-    return Param(MissingFromOutputs(app, label, what), label, app)
+def _missing(app: str | None, label: str, what: str, *, id: str | None = None) -> Param:
+    """A declared resource the outputs lack, under the test id it would have had (``id``, else its label)."""
+    return Param(MissingFromOutputs(app, label, what), id or label, app)
 
 
 def _app_outputs(context: CheckContext, app: App) -> AppOutputs | None:
@@ -111,7 +112,8 @@ def worker_scripts(context: CheckContext) -> list[Param]:
         if app.kind != "worker" or app.wrangler is None:
             continue
         if app.name not in context.outputs.apps:
-            params.append(_missing(app.name, app.name, f"app {app.name} (its namespace ids, to compare its Worker's)"))
+            what = f"app {app.name} (the namespace ids its Worker must bind)"
+            params += [_missing(app.name, f"{app.name} {s}", what) for s in app.wrangler.sections]
             continue
         running = (context.render_base / app.wrangler.relpath) if context.render_base else app.wrangler.path
         declared = {b: i.id for b, i in context.outputs.apps[app.name].bindings.items()}
@@ -203,7 +205,7 @@ def _flow(flow: str) -> Callable[[CheckContext], list[Param]]:
                 continue
             if app.name not in context.outputs.apps:
                 what = f"app {app.name}, whose {flow} flow the catalog declares"
-                params.append(_missing(app.name, f"{flow} flow of {app.name}", what))
+                params.append(_missing(app.name, f"{flow} flow of {app.name}", what, id=app.name))
                 continue
             bindings = context.outputs.apps[app.name].bindings
             resource = FlowApp(
