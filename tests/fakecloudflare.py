@@ -272,7 +272,8 @@ class FakeCloudflare:
             key = unquote(rest[len("/values/") :])
             if method == "PUT":
                 ttl = query.get("expiration_ttl")
-                namespace.keys[key] = (body.decode(errors="replace"), time.time() + float(ttl) if ttl else None)
+                value = _multipart_value(headers.get("content-type") or "", body)
+                namespace.keys[key] = (value, time.time() + float(ttl) if ttl else None)
                 return 200, _ok(None), {}
             if method == "DELETE":
                 namespace.keys.pop(key, None)

@@ -69,7 +69,7 @@ def _summary(output: Output, results: RunResults, spent: dict[str, int], allowed
             output.warning(f"{result.name}: {note}")
     for skip in results.skips(allowed):
         verdict = (
-            "allowed by --allow-skip" if skip["allowed"] else f"fails the run (allow with --allow-skip {skip['kind']})"
+            "allowed by --allow-skip" if skip["allowed"] else f"fails the run; allow with --allow-skip {skip['kind']}"
         )
         output.text(f"\n- skipped {skip['kind']} {skip['id'].rsplit('::', 1)[-1]} ({verdict})\n  {skip['reason']}\n")
     for residue in results.residue:
