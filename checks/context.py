@@ -26,6 +26,7 @@ from kvstack.outputs import Outputs
 from kvstack.targets import Target, choose_target
 
 __all__ = [
+    "ALLOW_SKIP_ENV",
     "CHECK_KINDS",
     "DEFAULT_CONSISTENCY_WINDOW",
     "DEFAULT_EXPIRY_DAYS",
@@ -42,6 +43,8 @@ CHECK_KINDS: Final[tuple[CheckKind, ...]] = ("bindings", "tokens", "keyspaces", 
 DEFAULT_EXPIRY_DAYS: Final = 14
 # Cloudflare KV is eventually consistent: other locations may see a write 60 s or more later.
 DEFAULT_CONSISTENCY_WINDOW: Final = 60.0
+# Comma-separated check kinds allowed to skip (the env form of --allow-skip).
+ALLOW_SKIP_ENV: Final = "KVSTACK_ALLOW_SKIP"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class CheckOptions:
     consistency_window: float = DEFAULT_CONSISTENCY_WINDOW
     concurrency: int = 8
     rate_limit: int = 1200
+    # Check kinds whose skipped checks do not fail the run (--allow-skip); any other skip does.
+    allow_skip: tuple[CheckKind, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ __all__ = [
     "ProcessRecord",
     "atomic_write_text",
     "local_outputs_file",
-    "read_local_outputs",
     "state_dir",
 ]
 
@@ -39,15 +38,6 @@ def state_dir(root: Path) -> Path:
 def local_outputs_file(root: Path, stack: str) -> Path:
     """The outputs of ``stack`` as applied to the local Cloudflare (`pulumi stack output --json` shape)."""
     return state_dir(root) / "stacks" / f"{stack}.outputs.json"
-
-
-def read_local_outputs(root: Path, stack: str) -> dict[str, Any] | None:
-    """The stack output the local Cloudflare recorded for ``stack``, or None if it has not applied it."""
-    path = local_outputs_file(root, stack)
-    if not path.is_file():
-        return None
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
