@@ -30,10 +30,8 @@ def list_pages_projects(api: CloudflareApi) -> list[dict[str, Any]]:
     while True:
         envelope = api._call(  # the adapter's one error mapping; no public raw call exists
             "list Pages projects",
-            lambda page=page: api.sdk.get(  # type: ignore[misc]
-                f"/accounts/{api.account_id}/pages/projects",
-                options={"params": {"page": page, "per_page": 10}},
-                cast_to=object,
+            lambda page=page: api.sdk.pages.projects.with_raw_response.list(  # type: ignore[misc]
+                account_id=api.account_id, page=page, per_page=10
             ),
         )
         items = envelope.get("result") or []

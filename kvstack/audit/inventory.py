@@ -4,8 +4,9 @@ Classes, as ``kvstack audit`` prints them:
 
 - ``managed``            its id is declared by an audited stack and its title is the declared one
 - ``retitled``           its id is declared by an audited stack, but it carries another title
-- ``managed-elsewhere``  another stack of the catalog declares it (by id, or by title)
-- ``adoptable``          its title follows ``<app>-<env>-<BINDING>[_preview]`` but no stack manages it
+- ``managed-elsewhere``  another stack's outputs hold its id
+- ``adoptable``          its title follows ``<app>-<env>-<BINDING>[_preview]`` (or a stack declares that
+                         title) but no stack's outputs hold its id
 - ``foreign``            anything else
 - ``missing``            declared by an audited stack, absent from the account (no id in the account)
 
@@ -129,12 +130,13 @@ def classify(
                 )
             )
         elif record.classification == "adoptable":
+            declared_by = f"stack {record.stack} declares this title, but " if record.stack else ""
             findings.append(
                 AuditFinding(
                     "adoptable",
                     ns.title,
-                    f"namespace {ns.id} follows the naming convention but no stack manages it; "
-                    "adopt it (--import-file) or delete it",
+                    f"namespace {ns.id} follows the naming convention; {declared_by}no stack's outputs hold its id. "
+                    "Adopt it (--import-file and the printed `adopt:` lines) or delete it",
                     ns.id,
                 )
             )
@@ -175,10 +177,10 @@ def _classify_one(
             kind = "managed" if ns.title == owner.title else "retitled"
         return NamespaceRecord(ns.id, ns.title, kind, owner.stack, owner.app, owner.binding, owner.preview, owner.title)
     named = by_title.get(ns.title)
-    if named is not None and named.stack not in audited and named.id is None:
-        # Another stack declares this title and its outputs are not readable here: trust the title.
+    if named is not None:
+        # A stack declares this title but no stack's outputs hold this id: nobody manages it (yet).
         return NamespaceRecord(
-            ns.id, ns.title, "managed-elsewhere", named.stack, named.app, named.binding, named.preview, named.title
+            ns.id, ns.title, "adoptable", named.stack, named.app, named.binding, named.preview, named.title
         )
     match = CONVENTION_RE.match(ns.title)
     if match is not None:
