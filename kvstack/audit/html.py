@@ -109,6 +109,7 @@ def _usage(report: dict[str, Any]) -> str:
             if any(per_action.get(action, []))
         }
         html.append(f"<h3>{escape(action)}s</h3><p>{escape(forecast['summary'])}</p>")
+        series["account total"] = forecast["daily"]
         html.append(_line_chart(f"chart-{action}", days, series, forecast, action))
     return "".join(html)
 

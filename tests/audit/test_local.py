@@ -27,6 +27,7 @@ from kvstack.audit.importfile import plan_adoption
 from kvstack.audit.report import build_report
 from kvstack.local import control
 from kvstack.local.state import LocalState, local_outputs_file, state_dir
+from tests.needs import need
 
 pytestmark = [pytest.mark.runtime, pytest.mark.slow]
 
@@ -299,3 +300,54 @@ def test_results_are_identical_under_seeded_faults(local: Local, planted: dict[s
     finally:
         local.admin("PUT", "/__kvstack/knobs", {"faults": "", "seed": 0})
     assert retries > 0, "the fault knobs never fired: the runs proved nothing"
+
+
+def _chromium() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return None
+    return shutil.which("chromium")
+
+
+def test_html_report_loads_in_headless_chromium_with_data_in_every_chart(local: Local, planted: dict[str, str]) -> None:
+    browser_path = _chromium()
+    need(
+        browser_path is not None,
+        "headless Chromium (Debian `chromium`) with the playwright package",
+        "apt-get install chromium; pip install -e '.[dev]'",
+    )
+    from playwright.sync_api import sync_playwright
+
+    html = local.root / "reports" / "audit-planted.html"
+    run = local.cli("--html", str(html))
+    assert run.returncode == 1, run.stderr
+    screenshot = ROOT / "reports" / "audit-report.png"
+    screenshot.parent.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            problems: list[str] = []
+            page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.on(
+                "request",
+                lambda request: (
+                    problems.append(f"fetched {request.url}") if not request.url.startswith("file:") else None
+                ),
+            )
+            page.goto(html.as_uri())
+            charts = page.locator("svg.chart")
+            assert charts.count() >= 6  # four actions, storage, at least one keyspace
+            for index in range(charts.count()):
+                chart = charts.nth(index)
+                assert chart.locator(".point").count() > 0, chart.get_attribute("id")
+            assert page.locator("#chart-write .free-tier").count() == 1
+            assert page.locator("#chart-write .forecast").count() == 1
+            assert "writes are already at or over" in page.inner_text("#summary + .cards + ul")
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    assert problems == []
+    assert screenshot.stat().st_size > 10_000

@@ -11,21 +11,15 @@ Filters: ``date_geq``/``date_leq`` (required, at most 31 days), ``date``, ``name
 ``limit`` (≤ 10,000); ``orderBy: [date_ASC | date_DESC]``. Anything else is a GraphQL error in the
 documented shape (HTTP 200, ``{"data": null, "errors": [{"message", "locations", "path", "extensions"}]}``).
 
-The counts are real: every successful KV operation made through this API (counted here, per key as
-Cloudflare bills: a bulk get of 100 keys is 100 reads) and every one the runtime's apps make (reported
-by the runtime to ``POST /__kvstack/usage/operations``). Storage is measured from the storage itself when
-asked, and kept per day. ``PUT /__kvstack/usage/backfill`` (bootstrap token) adds past days of
-operations: a test knob for forecasts, documented as such and never used by ``kvstack audit``.
+The counts are real (:mod:`kvstack.local.api.usage`): every KV operation made through this API and every
+one the runtime's apps make, per namespace, action type and day; storage measured from the storage itself.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -38,13 +32,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from kvstack.local.api.admin import BOOTSTRAP_TOKEN_NAME
-from kvstack.local.api.auth import authenticate
 from kvstack.local.api.context import context_of
-from kvstack.local.api.envelope import CODE_AUTH, CODE_BAD_REQUEST, ApiError, json_object, success
-from kvstack.local.state import atomic_write_text
+from kvstack.local.api.envelope import json_object
+from kvstack.local.api.usage import CountKvOperations, UsageLedger, drain_runtime_counts, measure_storage, usage_routes
 
-__all__ = ["ACTIONS", "UsageLedger", "install"]
+__all__ = ["SCHEMA", "install"]
 
 ACTIONS: Final = ("read", "write", "delete", "list")
 MAX_LIMIT: Final = 10_000
@@ -82,120 +74,6 @@ SCHEMA: Final = build_schema(
     type KvStorageDimensions { namespaceId: string, date: Date }
     """
 )
-
-Counts = dict[str, dict[str, dict[str, int]]]  # date -> namespace id -> action (or keyCount/byteCount) -> n
-
-
-@dataclass
-class UsageLedger:
-    """Operations and storage snapshots per day and namespace, saved (at most once a second) to ``usage.json``."""
-
-    path: Path
-    operations: Counts = field(default_factory=dict)
-    storage: Counts = field(default_factory=dict)
-    _save_pending: bool = False
-
-    @classmethod
-    def open(cls, folder: Path) -> UsageLedger:
-        path = folder / "usage.json"
-        if not path.is_file():
-            return cls(path)
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(path, data.get("operations", {}), data.get("storage", {}))
-
-    def count(self, namespace_id: str, action: str, n: int, day: str | None = None) -> None:
-        if n <= 0:
-            return
-        when = day or datetime.now(UTC).date().isoformat()
-        per_ns = self.operations.setdefault(when, {}).setdefault(namespace_id, {})
-        per_ns[action] = per_ns.get(action, 0) + n
-        self._schedule_save()
-
-    def snapshot(self, namespace_id: str, key_count: int, byte_count: int, day: str | None = None) -> None:
-        when = day or datetime.now(UTC).date().isoformat()
-        self.storage.setdefault(when, {})[namespace_id] = {"keyCount": key_count, "byteCount": byte_count}
-        self._schedule_save()
-
-    def save(self) -> None:
-        self._save_pending = False
-        data = {"operations": self.operations, "storage": self.storage}
-        atomic_write_text(self.path, json.dumps(data, sort_keys=True) + "\n")
-
-    def _schedule_save(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.save()
-            return
-        if not self._save_pending:
-            self._save_pending = True
-            loop.call_later(1.0, self.save)
-
-
-# -- counting the API's own KV operations ------------------------------------------------------------
-
-_KV_RE: Final = re.compile(
-    r"^/client/v4/accounts/[^/]+/storage/kv/namespaces/(?P<ns>[^/]+)/(?P<what>keys|values/.+|metadata/.+|bulk(/get|/delete)?)$"
-)
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-
-def _operation(method: str, what: str, body: bytes) -> tuple[str, int] | None:
-    """The action and how many keys a successful KV request operated on, as Cloudflare bills them."""
-    if what == "keys":
-        return ("list", 1) if method == "GET" else None
-    if what.startswith(("values/", "metadata/")):
-        action = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(method)
-        return (action, 1) if action else None
-    try:
-        data = json.loads(body or b"null")
-    except ValueError:
-        return None
-    if what == "bulk/get" and isinstance(data, dict) and isinstance(data.get("keys"), list):
-        return "read", len(data["keys"])
-    if isinstance(data, list):
-        if what == "bulk" and method == "PUT":
-            return "write", len(data)
-        if what == "bulk/delete" or (what == "bulk" and method == "DELETE"):
-            return "delete", len(data)
-    return None
-
-
-class CountKvOperations:
-    """ASGI middleware: after a KV route answered 200, count its operations in the ledger."""
-
-    def __init__(self, app: Any, ledger: UsageLedger) -> None:
-        self.app = app
-        self.ledger = ledger
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = _KV_RE.match(scope.get("path", "")) if scope["type"] == "http" else None
-        if found is None:
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        status: list[int] = []
-
-        async def reading() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                chunks.append(message.get("body", b""))
-            return message
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-            await send(message)
-
-        await self.app(scope, reading, sending)
-        if status and status[0] == 200:
-            counted = _operation(scope["method"], found["what"], b"".join(chunks))
-            if counted is not None:
-                self.ledger.count(found["ns"], *counted)
-
 
 # -- the GraphQL endpoint -----------------------------------------------------------------------------
 
@@ -311,32 +189,6 @@ def _error_body(errors: list[GraphQLError]) -> dict[str, Any]:
     return {"data": None, "errors": shaped}
 
 
-async def _measure_storage(request: Request, ledger: UsageLedger) -> dict[str, dict[str, dict[str, int]]]:
-    """Today's key count and bytes of every namespace, read from the storage (and kept in the ledger)."""
-    context = context_of(request)
-    today = datetime.now(UTC).date().isoformat()
-    measured: dict[str, dict[str, int]] = {}
-    for namespace_id in list(context.store.namespaces):
-        keys, size, cursor = 0, 0, ""
-        while True:
-            params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-            listed = (await context.explorer("GET", namespace_id, "/keys", params=params)).json()
-            names = [k["name"] for k in listed.get("result") or []]
-            keys += len(names)
-            for start in range(0, len(names), 100):
-                answer = await context.explorer(
-                    "POST", namespace_id, "/bulk/get", json={"keys": names[start : start + 100]}
-                )
-                values = (answer.json().get("result") or {}).get("values") or {}
-                size += sum(len(n.encode()) + len(str(v).encode()) for n, v in values.items() if v is not None)
-            cursor = (listed.get("result_info") or {}).get("cursor") or ""
-            if not cursor:
-                break
-        measured[namespace_id] = {"keyCount": keys, "byteCount": size}
-        ledger.snapshot(namespace_id, keys, size, today)
-    return {today: measured}
-
-
 def _graphql_route(ledger: UsageLedger) -> Callable[[Request], Awaitable[Response]]:
     async def graphql_endpoint(request: Request) -> Response:
         context = context_of(request)
@@ -355,7 +207,8 @@ def _graphql_route(ledger: UsageLedger) -> Callable[[Request], Awaitable[Respons
         problems = validate(SCHEMA, document)
         if problems:
             return JSONResponse(_error_body(list(problems)))
-        measured = await _measure_storage(request, ledger) if "kvStorageAdaptiveGroups" in query else {}
+        await drain_runtime_counts(context, ledger)
+        measured = await measure_storage(request, ledger) if "kvStorageAdaptiveGroups" in query else {}
         root = {"viewer": _Viewer(context.settings.account_id, _Account(ledger, measured))}
         result = execute_query(
             SCHEMA, document, root_value=root, variable_values=variables, operation_name=body.get("operationName")
@@ -369,42 +222,11 @@ def _graphql_route(ledger: UsageLedger) -> Callable[[Request], Awaitable[Respons
     return graphql_endpoint
 
 
-def _admin_routes(ledger: UsageLedger) -> list[Route]:
-    def admin(request: Request) -> None:
-        token = authenticate(request, context_of(request).store)
-        if token["name"] != BOOTSTRAP_TOKEN_NAME:
-            raise ApiError(403, CODE_AUTH, "kvstack admin routes need the bootstrap token")
-
-    async def add_operations(request: Request) -> Response:
-        """Body ``{"operations": [{"namespaceId", "actionType", "requests", "date"?}]}``: counts to add."""
-        admin(request)
-        body = await json_object(request)
-        items = body.get("operations")
-        if not isinstance(items, list):
-            raise ApiError(400, CODE_BAD_REQUEST, 'the body needs "operations": [{namespaceId, actionType, requests}]')
-        for item in items:
-            if not isinstance(item, dict) or item.get("actionType") not in ACTIONS:
-                raise ApiError(400, CODE_BAD_REQUEST, f"every operation needs actionType in {', '.join(ACTIONS)}")
-            day = item.get("date")
-            if day is not None:
-                try:
-                    day = date.fromisoformat(str(day)).isoformat()
-                except ValueError:
-                    raise ApiError(400, CODE_BAD_REQUEST, f"date {day!r} is not YYYY-MM-DD") from None
-            ledger.count(str(item.get("namespaceId")), item["actionType"], int(item.get("requests", 0)), day)
-        return success({"counted": len(items)})
-
-    return [
-        Route("/__kvstack/usage/operations", add_operations, methods=["POST"]),
-        Route("/__kvstack/usage/backfill", add_operations, methods=["PUT"]),
-    ]
-
-
 def install(app: Starlette, state: Path) -> UsageLedger:
     """Add the GraphQL endpoint, the usage routes and the KV operation counter to the API app."""
     ledger = UsageLedger.open(state)
     app.router.routes.append(Route("/client/v4/graphql", _graphql_route(ledger), methods=["POST"]))
-    app.router.routes.extend(_admin_routes(ledger))
+    app.router.routes.extend(usage_routes(ledger))
     app.add_middleware(CountKvOperations, ledger=ledger)
     app.state.usage = ledger
     return ledger

@@ -1,9 +1,11 @@
-"""The local GraphQL Analytics subset, in-process through httpx's ASGI transport: parsing, validation,
-introspection, grouping by the selected dimensions, the documented error shape, and who may query."""
+"""The local GraphQL Analytics subset, in-process through httpx's ASGI transport over a real storage worker
+(wrangler dev): parsing, validation, introspection, grouping by the selected dimensions, the documented error
+shape, who may query, and the API's own KV operations counted per key."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,10 @@ import httpx
 import pytest
 
 from kvstack.local.api import Settings, asgi_app
+from kvstack.local.wrangler import PROJECT_ROOT, start_wrangler_dev
 from kvstack.permissions import account_resource, group_by_name
+
+pytestmark = [pytest.mark.runtime]
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 NS_A, NS_B = "a" * 32, "b" * 32
@@ -34,6 +39,7 @@ class _Client:
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self.loop = asyncio.new_event_loop()  # one loop: the API keeps an async storage client across requests
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         async def call() -> httpx.Response:
@@ -41,7 +47,7 @@ class _Client:
             async with httpx.AsyncClient(transport=transport, base_url="http://local") as client:
                 return await client.request(method, url, **kwargs)
 
-        return asyncio.run(call())
+        return self.loop.run_until_complete(call())
 
     def post(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", url, **kwargs)
@@ -51,8 +57,8 @@ class _Client:
 
 
 class Api:
-    def __init__(self, folder: Path) -> None:
-        self.app = asgi_app(Settings(state=folder, account_id=ACCOUNT, storage_url="http://127.0.0.1:9"))
+    def __init__(self, folder: Path, storage_url: str) -> None:
+        self.app = asgi_app(Settings(state=folder, account_id=ACCOUNT, storage_url=storage_url))
         self.token = (folder / "bootstrap-token").read_text().strip()
         self.client = _Client(self.app)
 
@@ -84,9 +90,26 @@ class Api:
         return value
 
 
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("graphql-storage")
+    worker = start_wrangler_dev(
+        PROJECT_ROOT / "local" / "storage" / "wrangler.toml",
+        name="storage",
+        persist_to=folder / "storage",
+        log_file=folder / "storage.log",
+    )
+    try:
+        yield worker.url
+    finally:
+        worker.stop()
+
+
 @pytest.fixture
-def api(tmp_path: Path) -> Api:
-    return Api(tmp_path)
+def api(tmp_path: Path, storage: str) -> Iterator[Api]:
+    api = Api(tmp_path, storage)
+    yield api
+    api.client.loop.close()
 
 
 def _window(days: int = 7) -> dict[str, str]:
@@ -150,12 +173,30 @@ def test_a_window_over_31_days_and_another_account_are_refused_with_their_path(a
     assert "not authorized" in other["errors"][0]["message"]
 
 
-def test_storage_dataset_reports_the_measured_days(api: Api) -> None:
+def test_the_apis_own_kv_operations_are_counted_per_key_and_storage_is_measured(api: Api) -> None:
+    headers = {"authorization": f"Bearer {api.token}"}
+    base = f"/client/v4/accounts/{ACCOUNT}/storage/kv/namespaces"
+    namespace = api.client.post(base, json={"title": "counted"}, headers=headers).json()["result"]["id"]
+    items = [{"key": f"k{i}", "value": "v" * 10} for i in range(30)]
+    assert api.client.put(f"{base}/{namespace}/bulk", json=items, headers=headers).status_code == 200
+    keys = {"keys": [f"k{i}" for i in range(20)]}
+    assert api.client.post(f"{base}/{namespace}/bulk/get", json=keys, headers=headers).status_code == 200
+    assert api.client.request("GET", f"{base}/{namespace}/keys", headers=headers).status_code == 200
+    missing = api.client.request("GET", f"{base}/{namespace}/values/nope", headers=headers)
+    assert missing.status_code == 404  # a failed request is no operation
+    body = api.post(OPERATIONS % "namespaceId actionType", _window()).json()
+    groups = body["data"]["viewer"]["accounts"][0]["kvOperationsAdaptiveGroups"]
+    counted = {g["dimensions"]["actionType"]: g["sum"]["requests"] for g in groups}
+    assert counted == {"write": 30, "read": 20, "list": 1}
     query = """query($a: string!, $s: Date!, $e: Date!) { viewer { accounts(filter: {accountTag: $a}) {
       kvStorageAdaptiveGroups(filter: {date_geq: $s, date_leq: $e}, limit: 10) {
         max { keyCount byteCount } dimensions { namespaceId date } } } } }"""
     body = api.post(query, {"a": ACCOUNT, "s": str(TODAY - timedelta(days=6)), "e": str(TODAY)}).json()
-    assert body == {"data": {"viewer": {"accounts": [{"kvStorageAdaptiveGroups": []}]}}, "errors": None}
+    (group,) = body["data"]["viewer"]["accounts"][0]["kvStorageAdaptiveGroups"]
+    assert group == {
+        "max": {"keyCount": 30, "byteCount": sum(len(f"k{i}") + 10 for i in range(30))},
+        "dimensions": {"namespaceId": namespace, "date": str(TODAY)},
+    }
 
 
 def test_a_token_without_account_analytics_read_may_not_query(api: Api) -> None:
