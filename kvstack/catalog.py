@@ -474,7 +474,7 @@ class _Builder:
                 runtime_for[app] = key
             elif app is not None:
                 raise self.pdoc.error(
-                    f"a {role} token is account-wide; `app` is only for runtime tokens", [*path, "app"]
+                    f"{role} tokens are account-wide; `app` is only for runtime tokens", [*path, "app"]
                 )
             tokens.append(
                 Token(
