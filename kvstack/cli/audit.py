@@ -141,7 +141,7 @@ def audit(
     output = Output()
     project = find_root(root)
     options = AuditOptions(
-        stack=resolve_stack(project, stack),
+        stack=resolve_stack(project, stack, local=local),
         root=project,
         local=local,
         all_stacks=all_stacks,

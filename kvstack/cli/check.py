@@ -181,7 +181,7 @@ def check(
     if unknown:
         raise UsageError(f"--only: unknown kind(s) {', '.join(unknown)}", hint=f"kinds: {', '.join(CHECK_KINDS)}")
     project = find_root(root)
-    stack = resolve_stack(project, stack)
+    stack = resolve_stack(project, stack, local=local)
     allowed = tuple(dict.fromkeys(k.strip() for text in allow_skip or () for k in text.split(",") if k.strip()))
     unknown = [k for k in allowed if k not in CHECK_KINDS]
     if unknown:

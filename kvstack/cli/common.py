@@ -70,10 +70,17 @@ def find_root(root: Path | None) -> Path:
     )
 
 
-def resolve_stack(root: Path, stack: str | None) -> str:
-    """The stack every command uses: ``--stack`` / KVSTACK_STACK, else the project's only stack; else exit 2."""
+def resolve_stack(root: Path, stack: str | None, *, local: bool = False) -> str:
+    """The stack every command uses: ``--stack`` / KVSTACK_STACK, else (with --local) the stack the running
+    local Cloudflare applied, else the project's only stack; else exit 2 listing them."""
     if stack:
         return stack
+    if local:
+        from kvstack.local.state import LocalState
+
+        running = LocalState.load(root)
+        if running is not None:
+            return running.stack
     stacks = available_stacks(root)
     if len(stacks) == 1:
         return stacks[0]

@@ -127,7 +127,7 @@ def render(
         from kvstack.targets import choose_target
 
         project = find_root(root)
-        stack = resolve_stack(project, stack)
+        stack = resolve_stack(project, stack, local=local)
         catalog = load_catalog(project, stack)
         target = choose_target(project, stack, local=local, outputs_file=outputs_file)
         outputs = target.outputs(with_secrets=with_secrets)

@@ -35,7 +35,9 @@ from typing import Any
 from kvstack import names
 from kvstack.catalog import Catalog, load_catalog
 from kvstack.errors import LocalCloudflareError
+from kvstack.local.lock import exclusive
 from kvstack.local.loopback import answer, loopback_client
+from kvstack.local.processes import group_members, stop_group, storage_holders
 from kvstack.local.runtime import (
     VIEW_VAR,
     AppSpec,
@@ -48,7 +50,6 @@ from kvstack.local.runtime import (
     read_wrangler_file,
     section_table,
     stage_reference_apps,
-    stop_runtime,
     write_dev_vars,
 )
 from kvstack.local.state import LocalState, ProcessRecord, atomic_write_text, local_outputs_file, state_dir
@@ -94,14 +95,27 @@ def up(
     knobs: Knobs = Knobs(),
     progress: Progress = lambda _message: None,
 ) -> LocalState:
+    """Start the local Cloudflare for ``stack`` and return once the API and every app answer.
+
+    Holds the exclusive lock of ``.kvstack/local/`` throughout (a second `up`, `down` or `reset` exits 2);
+    what a previous `up` left half-dead is stopped and started again.
+    """
+    with exclusive(state_dir(root), f"up --stack {stack}"):
+        return _up(root, stack, port=port, knobs=knobs, progress=progress)
+
+
+def _up(
+    root: Path,
+    stack: str,
+    *,
+    port: int | None = None,
+    knobs: Knobs = Knobs(),
+    progress: Progress = lambda _message: None,
+) -> LocalState:
     """Start the local Cloudflare for ``stack`` and return once the API and every app answer."""
     catalog = load_catalog(root, stack)
     existing = LocalState.load(root)
-    if existing is not None and any(p["alive"] for p in existing.status_document()["processes"]):
-        raise LocalCloudflareError(
-            f"the local Cloudflare is already running (stack {existing.stack}, API {existing.api_url})",
-            hint="run `kvstack local down` first, or use it as it is",
-        )
+    _clear_leftovers(root, existing, progress)
     folder = state_dir(root)
     logs = folder / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -177,6 +191,11 @@ def up(
 
 def down(root: Path) -> list[ProcessRecord]:
     """Stop exactly the processes `up` recorded; storage and outputs stay for the next `up`."""
+    with exclusive(state_dir(root), "down"):
+        return _down(root)
+
+
+def _down(root: Path) -> list[ProcessRecord]:
     state = LocalState.load(root)
     if state is None:
         return []
@@ -189,9 +208,11 @@ def down(root: Path) -> list[ProcessRecord]:
 
 def reset(root: Path) -> None:
     """Stop everything and delete the whole local state: namespaces, data, tokens, outputs."""
-    down(root)
     folder = state_dir(root)
-    if folder.exists():
+    if not folder.exists():
+        return
+    with exclusive(folder, "reset"):
+        _down(root)
         shutil.rmtree(folder)
 
 
@@ -313,20 +334,35 @@ def _runtime_record(runtime: LocalRuntime) -> ProcessRecord:
 
 
 def _stop_all(state: LocalState) -> list[ProcessRecord]:
-    stopped = []
-    for record in reversed(state.processes):
-        alive = stop_runtime(record.pid) if record.role == "runtime" else _stop_own(record.pid)
-        if alive:
-            stopped.append(record)
-    return stopped
+    """Stop every recorded process group, leader alive or not (wrangler killed -9 leaves workerd in its group)."""
+    return [record for record in reversed(state.processes) if stop_group(record.pid)]
 
 
-def _stop_own(pid: int) -> bool:
-    """Stop a recorded kvstack process unless the pid now belongs to something else."""
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return False
-    if "kvstack.local.api" not in command:
-        return False
-    return stop_process(pid)
+def _clear_leftovers(root: Path, existing: LocalState | None, progress: Progress) -> None:
+    """Before `up`: refuse a whole running local Cloudflare, stop what a previous one left behind."""
+    if existing is not None:
+        _repair(root, existing, progress)
+    _clean_storage(state_dir(root) / "storage", progress)
+
+
+def _repair(root: Path, existing: LocalState, progress: Progress) -> None:
+    """Refuse a local Cloudflare that is whole and answering; stop one that is half dead, to start it again."""
+    processes = existing.status_document()["processes"]
+    if processes and all(p["alive"] for p in processes):
+        raise LocalCloudflareError(
+            f"the local Cloudflare is already running (stack {existing.stack}, API {existing.api_url})",
+            hint="run `kvstack local down` first, or use it as it is",
+        )
+    dead = [p["name"] for p in processes if not p["alive"]]
+    if dead and any(group_members(p["pid"]) for p in processes):
+        progress(f"repairing: {', '.join(dead)} not answering; stopping what is left of the last `up`")
+        _stop_all(existing)
+        existing.processes.clear()
+        existing.save(root)
+
+
+def _clean_storage(storage: Path, progress: Progress) -> None:
+    """Stop a runtime nobody recorded that still holds the storage: two runtimes on one SQLite store corrupt it."""
+    for group in sorted(set(storage_holders(storage).values())) if storage.is_dir() else ():
+        progress(f"stopping a runtime left running on {storage} (process group {group})")
+        stop_group(group)

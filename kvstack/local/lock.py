@@ -36,7 +36,8 @@ def exclusive(folder: Path, command: str) -> Iterator[None]:
         try:
             yield
         finally:
-            os.ftruncate(fd, 0)
+            with contextlib.suppress(OSError):  # `reset` deleted the folder, lock file included
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

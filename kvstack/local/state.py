@@ -14,7 +14,6 @@ Everything lives under ``<project>/.kvstack/local/`` (git-ignored):
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,16 +92,16 @@ class LocalState:
             "account_id": self.account_id,
             "token_file": self.token_file,
             "apps": dict(self.apps),
-            "processes": [{**asdict(p), "alive": _alive(p.pid)} for p in self.processes],
+            "processes": [{**asdict(p), "alive": _alive(p)} for p in self.processes],
             "knobs": dict(self.knobs),
         }
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _alive(record: ProcessRecord) -> bool:
+    """Alive means answering: its process group runs and something accepts connections on its port.
+
+    A pid alone says too little: wrangler outlives a killed workerd, and workerd outlives a killed wrangler.
+    """
+    from kvstack.local.processes import group_members, port_answers
+
+    return bool(group_members(record.pid)) and port_answers(record.port)

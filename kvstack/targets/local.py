@@ -81,8 +81,10 @@ class LocalTarget(Target):
 
 
 def _answers(api_url: str) -> bool:
-    """Whether anything answers HTTP at the local API (any status counts: it runs)."""
-    from kvstack.local.loopback import answer, loopback_client
+    """Whether the local API accepts connections (a TCP probe: no request shows up in its request log)."""
+    from urllib.parse import urlsplit
 
-    with loopback_client(timeout=3.0) as client:
-        return not isinstance(answer(client, api_url), Exception)
+    from kvstack.local.processes import port_answers
+
+    port = urlsplit(api_url).port
+    return port is not None and port_answers(port)
