@@ -98,10 +98,11 @@ class LocalState:
 
 
 def _alive(record: ProcessRecord) -> bool:
-    """Alive means answering: its process group runs and something accepts connections on its port.
+    """Alive means whole and answering: the recorded leader runs and something accepts connections on its port.
 
-    A pid alone says too little: wrangler outlives a killed workerd, and workerd outlives a killed wrangler.
+    A pid alone says too little: wrangler outlives a killed workerd (the port is dead), and workerd outlives
+    a killed wrangler (the port answers, but nothing reloads the apps any more).
     """
     from kvstack.local.processes import group_members, port_answers
 
-    return bool(group_members(record.pid)) and port_answers(record.port)
+    return record.pid in group_members(record.pid) and port_answers(record.port)

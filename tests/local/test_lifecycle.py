@@ -1,0 +1,71 @@
+"""The local Cloudflare's processes survive kills and races: whole groups stopped, one command at a time, probes.
+
+Each test plants what a user's machine does: `kill -9` of a pid, a second command while the first runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from kvstack.local import control
+from kvstack.local.lock import exclusive
+from kvstack.local.processes import group_members, port_answers
+from kvstack.local.state import LocalState, state_dir
+from tests.cli.conftest import ROOT, run_kvstack
+
+pytestmark = [pytest.mark.runtime, pytest.mark.xdist_group("local-up")]
+
+
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "keyspaces", root / "keyspaces")
+    return root
+
+
+@pytest.mark.parametrize("command", [["up", "--stack", "dev"], ["down"], ["reset", "--yes"]])
+def test_a_second_command_while_one_holds_the_folder_exits_2_saying_what_runs(
+    tmp_path: Path, command: list[str]
+) -> None:
+    root = project(tmp_path)
+    with exclusive(state_dir(root), "up --stack dev"):
+        result = run_kvstack("local", *command, "--root", str(root))
+    assert result.returncode == 2, result.stderr
+    assert "`kvstack local up --stack dev` (pid" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_after_kill_9_of_the_runtime_down_stops_wrangler_and_workerd_and_up_repairs(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    state = control.up(root, "dev")
+    try:
+        runtime = next(p for p in state.processes if p.role == "runtime")
+        members = group_members(runtime.pid)
+        assert len(members) > 1, "wrangler runs workerd in its process group"
+        os.kill(runtime.pid, signal.SIGKILL)  # the user's kill -9 of the recorded pid
+
+        # status probes: the runtime is not whole any more (its leader is gone)
+        status = run_kvstack("local", "status", "--json", "--root", str(root))
+        assert status.returncode == 1
+
+        # up repairs: what is left is stopped, a fresh runtime is the only one holding the storage
+        repaired = control.up(root, "dev", progress=print)
+        new_runtime = next(p for p in repaired.processes if p.role == "runtime")
+        assert not [pid for pid in members if pid in group_members(runtime.pid)]
+        assert port_answers(new_runtime.port)
+
+        os.kill(new_runtime.pid, signal.SIGKILL)
+        left = group_members(new_runtime.pid)
+        assert left, "workerd outlives a killed wrangler"
+    finally:
+        control.down(root)
+    assert group_members(new_runtime.pid) == []
+    assert not port_answers(new_runtime.port)
+    assert LocalState.load(root) is not None
