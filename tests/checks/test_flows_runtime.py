@@ -21,8 +21,9 @@ import httpx
 import pytest
 
 from kvstack.catalog import load_catalog
-from kvstack.local import runtime as local_runtime
-from kvstack.local.runtime import LocalRuntime, app_specs, local_dev_vars, start_runtime, write_dev_vars
+from kvstack.local import apps as local_apps
+from kvstack.local.apps import app_specs, local_dev_vars, write_dev_vars
+from kvstack.local.runtime import LocalRuntime, start_runtime
 from tests.fakecloudflare import TOKEN, FakeCloudflare
 
 from .conftest import World, _build
@@ -80,10 +81,10 @@ def _point_at(world: World, runtime: LocalRuntime) -> None:
 
 def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
-    monkeypatch.setenv("KVSTACK_DUBAI_APP_FRONT_WEBHOOK_SECRET", local_runtime.LOCAL_WEBHOOK_SECRET)
-    monkeypatch.setenv("KVSTACK_CODEX_LOGIN_USER", local_runtime.LOCAL_LOGIN_USER)
-    monkeypatch.setenv("KVSTACK_CODEX_LOGIN_PASSWORD", local_runtime.LOCAL_LOGIN_PASSWORD)
-    monkeypatch.setenv("KVSTACK_CODEX_TRUSTED_CLIENT_HEADER", local_runtime.TRUSTED_CLIENT_HEADER)
+    monkeypatch.setenv("KVSTACK_DUBAI_APP_FRONT_WEBHOOK_SECRET", local_apps.LOCAL_WEBHOOK_SECRET)
+    monkeypatch.setenv("KVSTACK_CODEX_LOGIN_USER", local_apps.LOCAL_LOGIN_USER)
+    monkeypatch.setenv("KVSTACK_CODEX_LOGIN_PASSWORD", local_apps.LOCAL_LOGIN_PASSWORD)
+    monkeypatch.setenv("KVSTACK_CODEX_TRUSTED_CLIENT_HEADER", local_apps.TRUSTED_CLIENT_HEADER)
 
 
 @pytest.fixture(scope="module")

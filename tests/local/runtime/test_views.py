@@ -18,17 +18,10 @@ import pytest
 
 from kvstack.errors import LocalCloudflareError
 from kvstack.local import runtime as runtime_module
-from kvstack.local.runtime import (
-    VIEW_VAR,
-    AppSpec,
-    LocalRuntime,
-    deployed_view,
-    launch_runtime,
-    local_dev_vars,
-    stage_reference_apps,
-    stop_runtime,
-    write_dev_vars,
-)
+from kvstack.local.apps import AppSpec, local_dev_vars, stage_reference_apps, write_dev_vars
+from kvstack.local.runtime import LocalRuntime, launch_runtime
+from kvstack.local.views import VIEW_VAR, deployed_view
+from kvstack.local.wrangler import stop_runtime
 from tests.local.runtime.conftest import DEV_APPS, fake_render, namespace_id
 
 pytestmark = [pytest.mark.runtime, pytest.mark.xdist_group("runtime")]
