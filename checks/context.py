@@ -25,6 +25,7 @@ from kvstack.outputs import Outputs, read_outputs
 from kvstack.wranglerfile import read_dev_vars
 
 __all__ = [
+    "ALLOW_SKIP_ENV",
     "CHECK_KINDS",
     "DEFAULT_CONSISTENCY_WINDOW",
     "DEFAULT_EXPIRY_DAYS",
@@ -42,6 +43,8 @@ DEFAULT_EXPIRY_DAYS: Final = 14
 DEFAULT_CONSISTENCY_WINDOW: Final = 60.0
 TOKEN_ENV: Final = "CLOUDFLARE_API_TOKEN"
 API_URL_ENV: Final = "CLOUDFLARE_API_BASE_URL"
+# Comma-separated check kinds allowed to skip (the env form of --allow-skip).
+ALLOW_SKIP_ENV: Final = "KVSTACK_ALLOW_SKIP"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class CheckOptions:
     consistency_window: float = DEFAULT_CONSISTENCY_WINDOW
     concurrency: int = 8
     rate_limit: int = 1200
+    # Check kinds whose skipped checks do not fail the run (--allow-skip); any other skip does.
+    allow_skip: tuple[CheckKind, ...] = ()
 
 
 @dataclass(frozen=True)
