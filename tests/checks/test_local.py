@@ -95,13 +95,20 @@ class Local:
         )
         response.raise_for_status()
 
+    def health(self, app: str) -> httpx.Response | None:
+        """The app's /health answer; None while wrangler reloads it (no answer yet)."""
+        try:
+            return httpx.get(f"{self.state.apps[app]}/health", timeout=10)
+        except httpx.HTTPError:
+            return None
+
     def wait_health(self, app: str, status: int) -> None:
         """wrangler dev reloads an app whose wrangler file changed: wait until its /health answers ``status``."""
         poll(
             f"{app} answering /health with {status} after its wrangler file changed",
-            lambda: httpx.get(f"{self.state.apps[app]}/health", timeout=5).status_code,
-            lambda answer: answer == status,
-            window=60,
+            lambda: self.health(app),
+            lambda answer: answer is not None and answer.status_code == status,
+            window=90,
         )
 
     @property
@@ -159,9 +166,9 @@ class Local:
         """wrangler dev reloads an app whose .dev.vars changed: wait until its /health says ``name`` is set."""
         poll(
             f"{app} reporting {name} set on /health after its .dev.vars changed",
-            lambda: httpx.get(f"{self.state.apps[app]}/health", timeout=5).json().get("config", {}).get(name),
-            bool,
-            window=60,
+            lambda: self.health(app),
+            lambda answer: answer is not None and bool(answer.json().get("config", {}).get(name)),
+            window=90,
         )
 
     def smoke_keys_left(self) -> list[str]:
@@ -625,12 +632,19 @@ def _app_source_changed(local: Local, app: str, old: str, new: str, reloaded: Ca
     original = source.read_text()
     assert old in original
     source.write_text(original.replace(old, new))
+
+    def runs(changed: bool) -> bool:
+        try:
+            return reloaded() is changed
+        except (httpx.HTTPError, ValueError, KeyError, AssertionError, StopIteration):  # wrangler is reloading it
+            return False
+
     try:
-        poll(f"{app} running its changed worker.js", reloaded, bool, window=60)
+        poll(f"{app} running its changed worker.js", lambda: runs(True), bool, window=90)
         yield
     finally:
         source.write_text(original)
-        poll(f"{app} running its own worker.js again", lambda: not reloaded(), bool, window=60)
+        poll(f"{app} running its own worker.js again", lambda: runs(False), bool, window=90)
 
 
 def _cache_ttl_answered(local: Local, asked: int) -> int:
