@@ -34,8 +34,8 @@ DEFAULT_MAX_RETRY_WAIT: Final = 300.0
 
 _RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 _IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-# POSTs that read or delete, so sending them twice is harmless.
-_SAFE_POST_RE: Final = re.compile(r"/storage/kv/namespaces/[^/]+/bulk/(get|delete)$")
+# POSTs that read or delete, so sending them twice is harmless (a GraphQL analytics query only reads).
+_SAFE_POST_RE: Final = re.compile(r"(/storage/kv/namespaces/[^/]+/bulk/(get|delete)|/graphql)$")
 
 
 def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> float | None:
