@@ -2,8 +2,8 @@
 
 Which source a run reads (a file, ``pulumi stack output``, the local Cloudflare's state) is the
 target's decision (``kvstack.targets``); this module only parses. Whatever the source, the document is
-validated against ``schemas/outputs.schema.json`` and returned as frozen objects, so render, checks and
-audit never see an unchecked dict.
+validated against ``kvstack/schemas/outputs.schema.json`` and returned as frozen objects, so render,
+checks and audit never see an unchecked dict.
 """
 
 from __future__ import annotations
