@@ -35,6 +35,7 @@ from typing import Any
 from kvstack import names
 from kvstack.catalog import Catalog, load_catalog
 from kvstack.errors import LocalCloudflareError
+from kvstack.local.kvcount import USAGE_BINDING
 from kvstack.local.loopback import answer, loopback_client
 from kvstack.local.runtime import (
     VIEW_VAR,
@@ -302,6 +303,7 @@ def _register_scripts(api_url: str, token: str, catalog: Catalog, running: Mappi
         bindings = [
             {"type": "kv_namespace", "name": entry.get("binding"), "namespace_id": entry.get("id")}
             for entry in section.get("kv_namespaces") or []
+            if entry.get("binding") != USAGE_BINDING  # the runtime's counter, not the app's
         ]
         register_script(api_url, token, worker.worker, bindings)
 

@@ -43,6 +43,7 @@ from kvstack import names
 from kvstack.catalog import App, Catalog
 from kvstack.errors import LocalCloudflareError
 from kvstack.files import atomic_write
+from kvstack.local.kvcount import instrument_view
 from kvstack.local.loopback import answer, loopback_client
 from kvstack.local.wrangler import PROJECT_ROOT, WranglerProcess, free_port, spawn_wrangler_dev
 
@@ -541,6 +542,7 @@ def _deployed_view_text(spec: AppSpec) -> str:
     for table in _tables(config):
         for entry in table.get("kv_namespaces") or []:
             entry.pop("preview_id", None)
+    instrument_view(config, spec.config.parent, ROUTER_DIR / "count.js")  # real KV operation counts
     return _view_text(config)
 
 
