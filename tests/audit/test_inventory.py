@@ -93,7 +93,7 @@ def test_a_token_the_audit_may_not_read_is_judged_by_the_outputs_and_says_so() -
 
 
 def test_a_stack_without_outputs_is_judged_by_titles() -> None:
-    records, findings = classify([Namespace(D, "codex-prod-CACHE_KV_preview")], DECLARED, ("prod",))
+    records, _ = classify([Namespace(D, "codex-prod-CACHE_KV_preview")], DECLARED, ("prod",))
     classes = {r.title: r.classification for r in records}
     assert classes["codex-prod-CACHE_KV_preview"] == "adoptable"  # its stack declares it, no outputs hold it
     assert classes["codex-prod-CACHE_KV"] == "missing"  # its declared id is not in the account
