@@ -36,6 +36,7 @@ from kvstack import names
 from kvstack.catalog import Catalog, load_catalog
 from kvstack.errors import LocalCloudflareError
 from kvstack.local.apps import AppSpec, app_specs, local_dev_vars, stage_reference_apps, write_dev_vars
+from kvstack.local.kvcount import USAGE_BINDING
 from kvstack.local.loopback import answer, loopback_client
 from kvstack.local.router import app_url
 from kvstack.local.runtime import LocalRuntime, launch_runtime
@@ -292,6 +293,7 @@ def _register_scripts(api_url: str, token: str, catalog: Catalog, running: Mappi
         bindings = [
             {"type": "kv_namespace", "name": str(entry.get("binding")), "namespace_id": str(entry.get("id"))}
             for entry in read_wrangler_file(worker.config).kv_bindings(worker.section)
+            if entry.get("binding") != USAGE_BINDING  # the runtime's counter, not the app's
         ]
         register_script(api_url, token, worker.worker, bindings)
 
