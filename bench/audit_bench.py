@@ -168,11 +168,18 @@ def main() -> int:
             rate_limited = sum(1 for e in admin.call("GET", "/__kvstack/requests")["result"] if e["status"] == 429)
             admin.call("PUT", "/__kvstack/knobs", {"rate_limit": "100000/300"})
             print(json.dumps({"floor": goal, "audit": free, "rate_limited": limited}), file=sys.stderr)
-            loop = naive(admin, state, next(iter(per_namespace)), args.naive_keys, tmp)
+            try:
+                loop: dict[str, Any] = naive(admin, state, next(iter(per_namespace)), args.naive_keys, tmp)
+            except (subprocess.SubprocessError, ValueError, OSError) as exc:
+                loop = {"not_measured": f"{type(exc).__name__}: {exc}"}
         finally:
             control.down(root)
     total_keys = sum(per_namespace.values())
-    naive_seconds = loop["list_seconds"] * len(per_namespace) + loop["seconds_per_key_get"] * total_keys
+    naive_seconds = (
+        loop["list_seconds"] * len(per_namespace) + loop["seconds_per_key_get"] * total_keys
+        if "list_seconds" in loop
+        else 0.0
+    )
     limited_goal = goal * 300 / 1200
     report = {
         "account": {"namespaces": len(per_namespace), "keys": total_keys, "seeded_in_seconds": seeded},
