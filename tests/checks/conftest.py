@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from checks.context import CheckContext, CheckOptions, build_context
 from checks.runner import RunOutcome, run_checks
@@ -124,8 +125,12 @@ def _healthy_data(world: World, now: float) -> None:
 def _build(tmp: Path, fake: FakeCloudflare) -> World:
     root = tmp / "project"
     root.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
-        shutil.copy(ROOT / name, root / name)
+    shutil.copy(ROOT / "Pulumi.yaml", root / "Pulumi.yaml")
+    # No app URL declared: the fake serves no app, so /health and the flows have nothing to reach.
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    for app in stack["config"]["kvstack:apps"].values():
+        app.pop("url", None)
+    (root / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
     shutil.copytree(ROOT / "keyspaces", root / "keyspaces")
     for app in ("dubai-app-front", "codex", "pickmyclass"):
         shutil.copytree(ROOT / "local" / "apps" / app, root / "apps" / app)
