@@ -1,7 +1,7 @@
 """The request shapes every route accepts, as pydantic models (one place; the routes parse through them).
 
 Written from the pinned SDK's parameter types (``cloudflare.types.*_params``) and Cloudflare's documented
-limits; where the 2024 OpenAPI subset and the SDK disagree, the SDK wins (see docs/local-api.md).
+limits; where the 2024 OpenAPI subset and the SDK disagree, the SDK wins (see docs/contracts.md).
 Strict types: a JSON object where a string belongs, ``1e400`` where an integer belongs, or a date where a
 date-time belongs is a 400, never stored.
 """

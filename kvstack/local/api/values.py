@@ -248,7 +248,7 @@ async def bulk_get(request: Request) -> Response:
                     values[key] = json.loads(value)
                 except (ValueError, RecursionError):
                     raise ApiError(400, CODE_BAD_REQUEST, f"the value of {key!r} is not JSON") from None
-    # A missing key is left out of ``values``: SDK 5.9's models take no null there (docs/local-api.md).
+    # A missing key is left out of ``values``: SDK 5.9's models take no null there (docs/contracts.md).
     present = [k for k in body.keys if values.get(k) is not None]
     if not body.withMetadata:
         return success({"values": {k: values[k] for k in present}})
