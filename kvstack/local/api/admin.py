@@ -27,12 +27,13 @@ from kvstack.local.api.shapes import ScriptRegistration, SinceQuery
 from kvstack.local.api.store import now_rfc3339
 from kvstack.local.api.validation import parse_body, parse_query
 
-__all__ = ["BOOTSTRAP_TOKEN_NAME", "routes"]
+__all__ = ["BOOTSTRAP_TOKEN_NAME", "require_admin", "routes"]
 
 BOOTSTRAP_TOKEN_NAME = "kvstack-local-bootstrap"
 
 
-def _admin(request: Request) -> Context:
+def require_admin(request: Request) -> Context:
+    """The context, if the request carries the bootstrap token (by id); else 401/403."""
     context = context_of(request)
     token = authenticate(request, context.store)
     if not context.bootstrap_id or not secrets.compare_digest(token["id"], context.bootstrap_id):
@@ -41,7 +42,7 @@ def _admin(request: Request) -> Context:
 
 
 async def put_script(request: Request) -> Response:
-    context = _admin(request)
+    context = require_admin(request)
     body = await parse_body(request, ScriptRegistration, empty={})
     name = request.path_params["name"]
     previous = context.store.scripts.get(name, {})
@@ -61,18 +62,18 @@ async def put_script(request: Request) -> Response:
 
 
 async def delete_script(request: Request) -> Response:
-    context = _admin(request)
+    context = require_admin(request)
     context.store.scripts.pop(request.path_params["name"], None)
     context.store.save()
     return success(None)
 
 
 async def get_knobs(request: Request) -> Response:
-    return success(_admin(request).knobs.describe())
+    return success(require_admin(request).knobs.describe())
 
 
 async def put_knobs(request: Request) -> Response:
-    context = _admin(request)
+    context = require_admin(request)
     changes = await parse_body(request, KnobChanges, empty={})
     try:
         context.knobs.update(changes.model_dump(exclude_none=True))
@@ -82,14 +83,14 @@ async def put_knobs(request: Request) -> Response:
 
 
 async def get_requests(request: Request) -> Response:
-    context = _admin(request)
+    context = require_admin(request)
     since = parse_query(request, SinceQuery).since
     entries = list(context.log.entries)
     return success(entries[since:], {"count": len(entries) - min(since, len(entries)), "total_count": len(entries)})
 
 
 async def clear_requests(request: Request) -> Response:
-    context = _admin(request)
+    context = require_admin(request)
     context.log.entries.clear()
     return success(None)
 
