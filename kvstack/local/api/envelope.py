@@ -79,9 +79,15 @@ async def json_body(request: Request, *, empty: Any = None) -> Any:
     if not raw:
         return empty
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ApiError(400, CODE_BAD_REQUEST, f"request body is not JSON: {exc.msg}") from exc
+    except (ValueError, RecursionError) as exc:  # Infinity/NaN, a 4,301-digit number, 100,000 `[`
+        raise ApiError(400, CODE_BAD_REQUEST, f"request body is not JSON Cloudflare accepts: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 async def json_object(request: Request) -> dict[str, Any]:

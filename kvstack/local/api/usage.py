@@ -235,7 +235,10 @@ def usage_routes(ledger: UsageLedger) -> list[Route]:
                     day = date.fromisoformat(str(day)).isoformat()
                 except ValueError:
                     raise ApiError(400, CODE_BAD_REQUEST, f"date {day!r} is not YYYY-MM-DD") from None
-            ledger.count(str(item.get("namespaceId")), item["actionType"], int(item.get("requests", 0)), day)
+            requests = item.get("requests", 0)
+            if isinstance(requests, bool) or not isinstance(requests, int) or not 0 <= requests <= 2**53:
+                raise ApiError(400, CODE_BAD_REQUEST, f"requests {requests!r} is not a whole number of requests")
+            ledger.count(str(item.get("namespaceId")), item["actionType"], requests, day)
         return success({"counted": len(items)})
 
     return [

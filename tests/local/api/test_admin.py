@@ -23,7 +23,13 @@ def test_a_token_named_like_the_bootstrap_token_is_not_admin(api: Api) -> None:
             ],
         },
     )
-    for method, path in (("GET", "/__kvstack/knobs"), ("PUT", "/__kvstack/knobs"), ("GET", "/__kvstack/requests")):
+    admin_routes = (
+        ("GET", "/__kvstack/knobs"),
+        ("PUT", "/__kvstack/knobs"),
+        ("GET", "/__kvstack/requests"),
+        ("PUT", "/__kvstack/usage/backfill"),
+    )
+    for method, path in admin_routes:
         answer = httpx.request(method, f"{api.url}{path}", json={}, headers=api.auth(impostor["value"]))
         assert answer_error(answer) == (403, 10000)
     admin = httpx.get(f"{api.url}/__kvstack/knobs", headers=api.auth(scoped_token(api, "Workers KV Storage Write")))

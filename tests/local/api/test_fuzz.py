@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -25,20 +27,28 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from starlette.routing import Route
 
-from kvstack.local.api.app import all_routes
+from kvstack.local.api import Settings, create_app
 from kvstack.local.api.knobs import Knobs
 from kvstack.permissions import account_resource, group_by_name
 from tests.local.api.conftest import ACCOUNT, Api, create_token, token_body
 
 pytestmark = [pytest.mark.runtime, pytest.mark.xdist_group("local-api")]
 
-ENDPOINTS = [
-    (route.path, method)
-    for route in all_routes()
-    if isinstance(route, Route)
-    for method in sorted(route.methods or ())
-    if method != "HEAD"
-]
+
+def endpoints() -> list[tuple[str, str]]:
+    """Every (path, method) the assembled app serves, routes added by ``install`` hooks included."""
+    with tempfile.TemporaryDirectory() as state:
+        app = create_app(Settings(state=Path(state), account_id=ACCOUNT, storage_url="http://127.0.0.1:9"))
+        return [
+            (route.path, method)
+            for route in app.routes
+            if isinstance(route, Route)
+            for method in sorted(route.methods or ())
+            if method != "HEAD"
+        ]
+
+
+ENDPOINTS = endpoints()
 KV_READ = group_by_name("Workers KV Storage Read")
 assert KV_READ is not None
 
@@ -294,7 +304,11 @@ def check(target: Target, endpoint: tuple[str, str], request: dict[str, Any], fi
                 endpoint, f"HTTP {answer.status_code}", f"{request['method']} {request['url']}: {answer.text}"
             )
         raw_value = endpoint[0].endswith("/values/{key:path}") and endpoint[1] == "GET" and answer.status_code == 200
-        if not raw_value:
+        if endpoint[0].endswith("/graphql"):
+            problem = graphql_problem(answer)
+            if problem:
+                findings.note(endpoint, "GraphQL answer", f"{problem}: {answer.status_code} {answer.text[:200]}")
+        elif not raw_value:
             problem = envelope_problem(answer)
             if problem:
                 findings.note(endpoint, "envelope", f"{problem}: {answer.status_code} {answer.text[:200]}")
@@ -304,6 +318,24 @@ def check(target: Target, endpoint: tuple[str, str], request: dict[str, Any], fi
             findings.note(endpoint, "next request", f"{probe.status_code} {probe.text[:200]}")
     except httpx.HTTPError as exc:
         findings.note(endpoint, "next request", f"{type(exc).__name__}: {exc}")
+
+
+def graphql_problem(answer: httpx.Response) -> str | None:
+    """GraphQL answers in its own shape, ``{"data", "errors"?}`` (Cloudflare's GraphQL API does too)."""
+    if answer.status_code >= 400:
+        return envelope_problem(answer)  # refused before GraphQL ran (auth, rate limit): the v4 envelope
+    try:
+        body = answer.json()
+    except ValueError:
+        return "not JSON"
+    if not isinstance(body, dict) or "data" not in body:
+        return "not a GraphQL response"
+    errors = body.get("errors", [])
+    if not isinstance(errors, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("message"), str) for e in errors
+    ):
+        return "bad GraphQL errors"
+    return None
 
 
 def envelope_problem(answer: httpx.Response) -> str | None:
