@@ -115,6 +115,7 @@ def classify(
     records: list[NamespaceRecord] = []
     findings: list[AuditFinding] = []
     present = {ns.id for ns in namespaces}
+    titles = {ns.title for ns in namespaces}
     for ns in sorted(namespaces, key=lambda n: n.title):
         record = _classify_one(ns, by_id, by_title, audited)
         records.append(record)
@@ -149,7 +150,9 @@ def classify(
                 AuditFinding("managed-elsewhere", ns.title, f"namespace {ns.id} belongs to stack {record.stack}", ns.id)
             )
     for d in declared:
-        if d.stack in audited and (d.id is None or d.id not in present):
+        # Without an id (the stack's outputs are not readable), only a namespace of that title can stand for it.
+        absent = d.title not in titles if d.id is None else d.id not in present
+        if d.stack in audited and absent:
             records.append(NamespaceRecord(d.id, d.title, "missing", d.stack, d.app, d.binding, d.preview, d.title))
             where = f"id {d.id}" if d.id else "no id in the outputs"
             findings.append(
@@ -226,7 +229,7 @@ def dangling_in_wrangler_files(
     catalogs: Mapping[str, Catalog], audited: tuple[str, ...], base: Path, present: set[str]
 ) -> list[AuditFinding]:
     """Namespace ids bound by the audited stacks' wrangler files that the account does not have."""
-    from kvstack.local.runtime import read_wrangler_file
+    from kvstack.wranglerfile import read_wrangler_file
 
     findings: list[AuditFinding] = []
     seen: set[Path] = set()
@@ -238,11 +241,9 @@ def dangling_in_wrangler_files(
             seen.add(path)
             if not path.is_file():
                 continue
-            config = read_wrangler_file(path)
-            envs = config.get("env") or {}
-            tables = [("top", config), *((f"env.{n}", t) for n, t in envs.items() if isinstance(t, dict))]
-            for section, table in tables:
-                for entry in table.get("kv_namespaces") or []:
+            file = read_wrangler_file(path)
+            for section in ("top", *(f"env.{name}" for name in file.envs)):
+                for entry in file.kv_bindings(section):
                     for field_name in ("id", "preview_id"):
                         value = entry.get(field_name)
                         if names.is_namespace_id(value) and value not in present:

@@ -22,8 +22,9 @@ from cloudflare._base_client import AsyncPaginator, BaseSyncPage
 
 from kvstack.local.api import Settings, asgi_app
 from kvstack.local.api.app import KnobsMiddleware, server_config
-from kvstack.local.wrangler import PROJECT_ROOT, free_port, start_wrangler_dev
+from kvstack.local.wrangler import free_port, start_wrangler_dev
 from kvstack.permissions import account_resource, group_by_name
+from kvstack.workers import STORAGE_DIR
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 OTHER_ACCOUNT = "fedcba9876543210fedcba9876543210"
@@ -63,7 +64,7 @@ class Api:
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     folder = tmp_path_factory.mktemp("local-api")
     storage = start_wrangler_dev(
-        PROJECT_ROOT / "local" / "storage" / "wrangler.toml",
+        STORAGE_DIR / "wrangler.toml",
         name="storage",
         persist_to=folder / "storage",
         log_file=folder / "storage.log",
