@@ -42,7 +42,7 @@ from kvstack.local.router import app_url
 from kvstack.local.runtime import LocalRuntime, launch_runtime
 from kvstack.local.state import LocalState, ProcessRecord, atomic_write_text, local_outputs_file, state_dir
 from kvstack.local.views import VIEW_VAR, deployed_view
-from kvstack.local.wrangler import free_port, node_environment, stop_process, stop_runtime
+from kvstack.local.wrangler import free_port, node_environment, stop_process, stop_runtime, wrangler_command
 from kvstack.wranglerfile import read_wrangler_file
 
 __all__ = ["Knobs", "down", "reset", "status", "up"]
@@ -256,6 +256,7 @@ def _point_apps_at(stack_output: dict[str, Any], urls: Mapping[str, str]) -> Non
 
 def _stage_tree(catalog: Catalog, tree: Path) -> list[AppSpec]:
     """Copy the reference apps into ``tree`` with their local secrets; the specs of the files they run."""
+    wrangler_command()  # no wrangler, no runtime: say so (run `kvstack local install`) before anything starts
     staged = stage_reference_apps(tree / "apps", [app.name for app in catalog.apps if app.wrangler])
     for name, folder in staged.items():
         write_dev_vars(folder, local_dev_vars(name))
