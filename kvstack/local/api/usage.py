@@ -28,10 +28,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from kvstack.local.api.admin import BOOTSTRAP_TOKEN_NAME
-from kvstack.local.api.auth import authenticate
+from kvstack.local.api.admin import require_admin
 from kvstack.local.api.context import Context, context_of
-from kvstack.local.api.envelope import CODE_AUTH, CODE_BAD_REQUEST, ApiError, json_object, success
+from kvstack.local.api.envelope import ApiError, json_object, success
+from kvstack.local.api.limits import CODE_BAD_REQUEST
 from kvstack.local.kvcount import RUNTIME_USAGE_NAMESPACE
 from kvstack.local.state import atomic_write_text
 
@@ -215,9 +215,7 @@ async def measure_storage(request: Request, ledger: UsageLedger) -> dict[str, di
 
 def usage_routes(ledger: UsageLedger) -> list[Route]:
     def admin(request: Request) -> None:
-        token = authenticate(request, context_of(request).store)
-        if token["name"] != BOOTSTRAP_TOKEN_NAME:
-            raise ApiError(403, CODE_AUTH, "kvstack admin routes need the bootstrap token")
+        require_admin(request)  # the bootstrap token by id, as every /__kvstack/ route
 
     async def add_operations(request: Request) -> Response:
         """Body ``{"operations": [{"namespaceId", "actionType", "requests", "date"?}]}``: counts to add."""
@@ -235,7 +233,10 @@ def usage_routes(ledger: UsageLedger) -> list[Route]:
                     day = date.fromisoformat(str(day)).isoformat()
                 except ValueError:
                     raise ApiError(400, CODE_BAD_REQUEST, f"date {day!r} is not YYYY-MM-DD") from None
-            ledger.count(str(item.get("namespaceId")), item["actionType"], int(item.get("requests", 0)), day)
+            requests = item.get("requests", 0)
+            if isinstance(requests, bool) or not isinstance(requests, int) or not 0 <= requests <= 2**53:
+                raise ApiError(400, CODE_BAD_REQUEST, f"requests {requests!r} is not a whole number of requests")
+            ledger.count(str(item.get("namespaceId")), item["actionType"], requests, day)
         return success({"counted": len(items)})
 
     return [
