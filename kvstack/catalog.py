@@ -21,6 +21,7 @@ from jsonschema.exceptions import ValidationError
 from kvstack import names
 from kvstack.errors import CatalogError
 from kvstack.schemas import describe_error, validator
+from kvstack.stores import Store, build_stores, refuse_plain_store_secrets
 from kvstack.yamlfile import YamlDocument, read_yaml
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "AppKind",
     "Binding",
     "Catalog",
+    "Store",
     "Token",
     "TokenRole",
     "WranglerFile",
@@ -123,6 +125,13 @@ class Catalog:
     token_expiry: datetime
     apps: tuple[App, ...]
     tokens: tuple[Token, ...]
+    stores: tuple[Store, ...] = ()
+
+    def store(self, name: str) -> Store:
+        for store in self.stores:
+            if store.name == name:
+                return store
+        raise KeyError(f"no store named {name!r}; declared: {', '.join(s.name for s in self.stores) or 'none'}")
 
     def app(self, name: str) -> App:
         for app in self.apps:
@@ -190,6 +199,7 @@ def _stack_part(doc: YamlDocument) -> dict[str, Any]:
             ["config", CATALOG_KEY],
             hint="move apps and tokens to Pulumi.yaml; keep only what differs per environment here",
         )
+    refuse_plain_store_secrets(doc, data["config"])
     _validate(doc, data["config"], "stack", ["config"])
     return cast(dict[str, Any], data["config"])
 
@@ -270,6 +280,7 @@ class _Builder:
             token_expiry=self._expiry(),
             apps=apps,
             tokens=self._tokens(apps),
+            stores=build_stores(self, apps),
         )
 
     def _protect(self) -> bool:

@@ -163,6 +163,12 @@ def load_keyspace(root: Path, name: str) -> Keyspace:
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise doc.error(describe_error(first) + more, list(first.absolute_path))
     data: dict[str, Any] = doc.data
+    if data.get("kind") == "redis":
+        raise doc.error(
+            f"keyspace {name} is a Redis keyspace (`kind: redis`); a KV binding cannot use it",
+            ["kind"],
+            hint="name a KV keyspace in the binding; Redis keyspaces belong to `stores` of kind upstash",
+        )
     patterns = tuple(_pattern(doc, pname, spec) for pname, spec in data["patterns"].items())
     _check_distinct(doc, patterns)
     return Keyspace(

@@ -25,8 +25,12 @@ if TYPE_CHECKING:
 __all__ = ["apply_stack", "local_api_mocks"]
 
 
-def apply_stack(root: Path, stack: str, *, api_url: str, token: str) -> dict[str, Any]:
+def apply_stack(
+    root: Path, stack: str, *, api_url: str, token: str, secret_config: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Run the program of ``stack`` against the local Cloudflare at ``api_url``.
+
+    ``secret_config`` stands for the stack's config secrets (the local Upstash's URL and tokens).
 
     Returns what `pulumi stack output --json --show-secrets` would print: the outputs document under
     ``names.OUTPUTS_EXPORT`` and the token values under ``names.TOKEN_VALUES_EXPORT``.
@@ -43,7 +47,7 @@ def apply_stack(root: Path, stack: str, *, api_url: str, token: str) -> dict[str
         http_client=loopback_client(timeout=30.0),
     )
     try:
-        run = run_program(root, stack, local_api_mocks(client, load_adapter()))
+        run = run_program(root, stack, local_api_mocks(client, load_adapter()), secret_config=secret_config)
     finally:
         client.close()
     output: dict[str, Any] = run.stack_output(show_secrets=True)

@@ -8,12 +8,29 @@ from collections.abc import Mapping
 from kvstack.errors import WranglerFileError
 from kvstack.render._model import Finding, Rendered
 
-__all__ = ["ACCOUNT_VARIABLE", "NAMESPACE_VARIABLE", "SECRET_VARIABLES", "TOKEN_VARIABLE", "render_env"]
+__all__ = [
+    "ACCOUNT_VARIABLE",
+    "NAMESPACE_VARIABLE",
+    "SECRET_VARIABLES",
+    "TOKEN_VARIABLE",
+    "UPSTASH_PREFIX_VARIABLE",
+    "UPSTASH_READ_ONLY_TOKEN_VARIABLE",
+    "UPSTASH_TOKEN_VARIABLE",
+    "UPSTASH_URL_VARIABLE",
+    "render_env",
+]
 
 ACCOUNT_VARIABLE = "CLOUDFLARE_ACCOUNT_ID"
 NAMESPACE_VARIABLE = "CLOUDFLARE_KV_NAMESPACE_ID"
 TOKEN_VARIABLE = "CLOUDFLARE_API_TOKEN"
-SECRET_VARIABLES = frozenset({TOKEN_VARIABLE})
+# The .env of an app using an Upstash store (the names Vercel's KV integration gives them).
+UPSTASH_URL_VARIABLE = "KV_REST_API_URL"
+UPSTASH_TOKEN_VARIABLE = "KV_REST_API_TOKEN"
+UPSTASH_READ_ONLY_TOKEN_VARIABLE = "KV_REST_API_READ_ONLY_TOKEN"
+UPSTASH_PREFIX_VARIABLE = "KV_NAMESPACE"
+SECRET_VARIABLES = frozenset(
+    {TOKEN_VARIABLE, UPSTASH_URL_VARIABLE, UPSTASH_TOKEN_VARIABLE, UPSTASH_READ_ONLY_TOKEN_VARIABLE}
+)
 
 _ASSIGNMENT = re.compile(r"^(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_.]*)(?P<eq>\s*=\s*)(?P<value>.*)$")
 _QUOTES = ("'", '"')
