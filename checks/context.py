@@ -34,8 +34,8 @@ __all__ = [
     "build_context",
 ]
 
-CheckKind = Literal["bindings", "tokens", "keyspaces", "flows"]
-CHECK_KINDS: Final[tuple[CheckKind, ...]] = ("bindings", "tokens", "keyspaces", "flows")
+CheckKind = Literal["bindings", "tokens", "keyspaces", "flows", "upstash"]
+CHECK_KINDS: Final[tuple[CheckKind, ...]] = ("bindings", "tokens", "keyspaces", "flows", "upstash")
 DEFAULT_EXPIRY_DAYS: Final = 14
 # Cloudflare KV is eventually consistent: other locations may see a write 60 s or more later.
 DEFAULT_CONSISTENCY_WINDOW: Final = 60.0

@@ -22,7 +22,9 @@ from checks.resources import (
     WranglerFileResource,
     script_names,
 )
+from checks.resources.store import StoreResource, declared_prefixes
 from kvstack.errors import KvstackError
+from kvstack.keyspace.redis import load_redis_keyspace
 from kvstack.render import plan_render
 
 __all__ = ["PROVIDERS", "Param", "titles"]
@@ -177,6 +179,33 @@ def _flow(flow: str) -> Callable[[CheckContext], list[Param]]:
     return provide
 
 
+def _stores(context: CheckContext, every_prefix: bool) -> list[Param]:
+    params = []
+    for store in context.catalog.stores:
+        prefixes = declared_prefixes(context.catalog.root, store)
+        # The database is shared: a run of one stack also judges the keys of every other declared environment.
+        scanned = [p for p in prefixes if p != store.test_prefix] if every_prefix else [store.prefix]
+        for prefix in scanned:
+            resource = StoreResource(
+                store=store,
+                outputs=context.outputs.stores.get(store.name),
+                keyspace=load_redis_keyspace(context.catalog.root, store.keyspace),
+                declared_prefixes=prefixes,
+                run_id=context.run_id,
+                prefix=prefix,
+            )
+            params.append(Param(resource, resource.label, store.app))
+    return params
+
+
+def stores(context: CheckContext) -> list[Param]:
+    return _stores(context, every_prefix=False)
+
+
+def store_prefixes(context: CheckContext) -> list[Param]:
+    return _stores(context, every_prefix=True)
+
+
 # fixture name -> provider. A check names one of these as its only argument.
 PROVIDERS: dict[str, Callable[[CheckContext], list[Param]]] = {
     "namespace": namespaces,
@@ -191,4 +220,6 @@ PROVIDERS: dict[str, Callable[[CheckContext], list[Param]]] = {
     "cache_app": _flow("cache"),
     "rest_cache_app": _flow("rest-cache"),
     "class_state_app": _flow("class-state"),
+    "store": stores,
+    "store_prefix": store_prefixes,
 }

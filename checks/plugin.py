@@ -21,6 +21,7 @@ from checks.notice import CheckWarning
 from checks.params import PROVIDERS, titles
 from checks.report import CheckResult, RunResults, ScanEntry, build_report, write_report
 from checks.resources import FlowApp, KeyspaceResource
+from checks.resources.store import StoreResource
 from kvstack.errors import KvstackError
 
 __all__ = [
@@ -318,6 +319,8 @@ def _resource_fixture(name: str) -> Any:
         yield value
         if isinstance(value, FlowApp):
             value.cleanup()
+        if isinstance(value, StoreResource):
+            value.close()
 
     return pytest.fixture(name=name)(resource)
 

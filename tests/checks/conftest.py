@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from checks.context import CheckContext, CheckOptions, build_context
 from checks.runner import RunOutcome, run_checks
@@ -126,6 +127,10 @@ def _build(tmp: Path, fake: FakeCloudflare) -> World:
     root.mkdir()
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
         shutil.copy(ROOT / name, root / name)
+    # The fake world is a Cloudflare: it has no Upstash store (tests/checks/test_upstash.py runs a real one).
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    project["config"]["kvstack:catalog"]["value"].pop("stores", None)
+    (root / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
     shutil.copytree(ROOT / "keyspaces", root / "keyspaces")
     for app in ("dubai-app-front", "codex", "pickmyclass"):
         shutil.copytree(ROOT / "local" / "apps" / app, root / "apps" / app)
