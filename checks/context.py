@@ -24,6 +24,7 @@ from kvstack.keyspace import DEFAULT_SAMPLE, Keyspace, load_keyspaces
 from kvstack.outputs import Outputs, read_outputs
 
 __all__ = [
+    "ALLOW_SKIP_ENV",
     "CHECK_KINDS",
     "DEFAULT_CONSISTENCY_WINDOW",
     "DEFAULT_EXPIRY_DAYS",
@@ -41,6 +42,8 @@ DEFAULT_EXPIRY_DAYS: Final = 14
 DEFAULT_CONSISTENCY_WINDOW: Final = 60.0
 TOKEN_ENV: Final = "CLOUDFLARE_API_TOKEN"
 API_URL_ENV: Final = "CLOUDFLARE_API_BASE_URL"
+# Comma-separated check kinds allowed to skip (the env form of --allow-skip).
+ALLOW_SKIP_ENV: Final = "KVSTACK_ALLOW_SKIP"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class CheckOptions:
     consistency_window: float = DEFAULT_CONSISTENCY_WINDOW
     concurrency: int = 8
     rate_limit: int = 1200
+    # Check kinds whose skipped checks do not fail the run (--allow-skip); any other skip does.
+    allow_skip: tuple[CheckKind, ...] = ()
 
 
 @dataclass(frozen=True)

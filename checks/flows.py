@@ -13,6 +13,7 @@ import hmac
 import json
 import queue
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -25,6 +26,8 @@ from kvstack.keyspace import SMOKE_MARKER, check_fresh_ttl, check_value, is_smok
 
 # The TTL the flows ask for where they choose it (the KV minimum): smoke data expires on its own.
 SMOKE_TTL = 60
+# Slack for clocks and KV's whole-second expirations when comparing a TTL with the one asked for.
+TTL_TOLERANCE = 5
 
 
 def _need_url(app: FlowApp) -> str:
@@ -46,8 +49,14 @@ def _expect(response: httpx.Response, status: int, what: str) -> dict[str, Any]:
     return body if isinstance(body, dict) else {"body": body}
 
 
-def _conforms(app: FlowApp, binding: str, key: str, entry: KvEntry | None, *, max_ttl: float | None = None) -> None:
-    """The stored value fits its keyspace pattern and its TTL policy (and ``max_ttl`` when the flow chose it)."""
+def _conforms(
+    app: FlowApp, binding: str, key: str, entry: KvEntry | None, *, asked: tuple[float, float] | None = None
+) -> None:
+    """The stored value fits its keyspace pattern and its TTL policy, and the TTL the flow asked for.
+
+    ``asked`` is (TTL asked for, time.time() when asked): the remaining TTL must be neither longer than
+    asked (an app keeping data longer than told) nor shorter than what is left of it (one cutting it).
+    """
     where = f"{app.label}: key {key!r} of {app.app}.{binding}"
     assert entry is not None, f"{where}: expected it in KV; found no such key"
     keyspace = app.keyspaces[binding]
@@ -61,9 +70,12 @@ def _conforms(app: FlowApp, binding: str, key: str, entry: KvEntry | None, *, ma
     remaining = app.remaining_ttl(entry)
     ttl_problem = check_fresh_ttl(match.pattern.ttl, remaining)
     assert ttl_problem is None, f"{where}: {ttl_problem}"
-    if max_ttl is not None:
-        assert remaining is not None, f"{where}: expected a TTL of at most {max_ttl:g} s; found none"
-        assert remaining <= max_ttl + 5, f"{where}: expected a TTL of at most {max_ttl:g} s; found {remaining:.0f} s"
+    if asked is not None:
+        ttl, at = asked
+        low = ttl - (time.time() - at)
+        expected = f"expected the TTL asked for, {ttl:g} s ({max(low, 0):.0f}–{ttl:g} s left now)"
+        assert remaining is not None, f"{where}: {expected}; found none"
+        assert low - TTL_TOLERANCE <= remaining <= ttl + TTL_TOLERANCE, f"{where}: {expected}; found {remaining:.0f} s"
 
 
 def _present(entry: KvEntry | None) -> bool:
@@ -238,6 +250,7 @@ def test_read_through_cache(cache_app: FlowApp) -> None:
     path = f"/api/cache/{feature}/{item}"
     digest = hashlib.sha256(f"{feature}:{item}".encode()).hexdigest()
     with app.client() as http:
+        asked = (SMOKE_TTL, time.time())
         miss = http.get(path, params={"ttl": str(SMOKE_TTL)})
         first = _expect(miss, 200, f"{app.label}: the first read of {key!r}")
         assert miss.headers.get("x-cache") == "miss", (
@@ -253,7 +266,7 @@ def test_read_through_cache(cache_app: FlowApp) -> None:
         )
         assert hit.json() == first, f"{app.label}: expected the hit to return the cached entry; found {hit.json()}"
         entry = app.wait_for_entry("CACHE_KV", key, _present, "the cache entry in KV")
-        _conforms(app, "CACHE_KV", key, entry, max_ttl=SMOKE_TTL)
+        _conforms(app, "CACHE_KV", key, entry, asked=asked)
         _expect(http.delete(path), 200, f"{app.label}: invalidating {key!r}")
         app.wait_for_entry("CACHE_KV", key, _absent, "the cache entry gone from KV after invalidation")
         again = http.get(path, params={"ttl": str(SMOKE_TTL)})
@@ -274,6 +287,7 @@ def test_rest_cache_with_the_runtime_token(rest_cache_app: FlowApp) -> None:
     namespace = app.namespaces[binding]
     key = app.will_write(binding, f"prefs:{app.smoke('rest')}")
     value = json.dumps({"theme": "dark", "source": SMOKE_MARKER, "run": app.run_id})
+    asked = (SMOKE_TTL, time.time())
     runtime.put_value(namespace, key, value, ttl=SMOKE_TTL)
     entry = poll(
         f"{app.label}: the value put with the runtime token read back with it (key {key!r})",
@@ -281,7 +295,7 @@ def test_rest_cache_with_the_runtime_token(rest_cache_app: FlowApp) -> None:
         lambda e: e is not None and e.value == value,
         window=app.window,
     )
-    _conforms(app, binding, key, entry, max_ttl=SMOKE_TTL)
+    _conforms(app, binding, key, entry, asked=asked)
     runtime.delete_keys(namespace, [key])
     poll(
         f"{app.label}: the key deleted with the runtime token gone (key {key!r})",

@@ -1,7 +1,9 @@
-"""Which resources each check runs over: one provider per fixture name, built from the outputs and catalog.
+"""Which resources each check runs over: one provider per fixture name, built from the catalog and the outputs.
 
 The plugin parametrizes a check with its fixture's provider, so ``def test_x(namespace)`` runs once per
-namespace of the stack. Providers do no network I/O; the resources fetch lazily when asserted on.
+namespace of the stack. The catalog says what must be checked: a declared resource the outputs lack is
+still a parameter (a :class:`MissingFromOutputs`, whose checks fail naming it), never left out.
+Providers do no network I/O; the resources fetch lazily when asserted on.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from checks.resources import (
     AppHealth,
     FlowApp,
     KeyspaceResource,
+    MissingFromOutputs,
     NamespaceResource,
     PagesDeployment,
     TokenResource,
@@ -23,8 +26,10 @@ from checks.resources import (
     script_names,
 )
 from checks.resources.store import StoreResource, declared_prefixes
+from kvstack.catalog import App
 from kvstack.errors import KvstackError
 from kvstack.keyspace.redis import load_redis_keyspace
+from kvstack.outputs import AppOutputs, BindingIds
 from kvstack.render import plan_render
 
 __all__ = ["PROVIDERS", "Param", "titles"]
@@ -48,11 +53,32 @@ def titles(context: CheckContext) -> dict[str, str]:
     return found
 
 
+def _missing(app: str | None, label: str, what: str, *, id: str | None = None) -> Param:
+    """A declared resource the outputs lack, under the test id it would have had (``id``, else its label)."""
+    return Param(MissingFromOutputs(app, label, what), id or label, app)
+
+
+def _app_outputs(context: CheckContext, app: App) -> AppOutputs | None:
+    return context.outputs.apps.get(app.name)
+
+
+def _binding_ids(context: CheckContext, app: App, binding: str) -> BindingIds | None:
+    found = _app_outputs(context, app)
+    return found.bindings.get(binding) if found else None
+
+
 def namespaces(context: CheckContext) -> list[Param]:
     params = []
-    for app, binding, ids in context.outputs.bindings():
-        for preview, nid, title in ((False, ids.id, ids.title), (True, ids.preview_id, ids.preview_title)):
-            resource = NamespaceResource(context.api, app.name, binding, preview, nid, title)
+    for app, binding in context.catalog.bindings():
+        ids = _binding_ids(context, app, binding.name)
+        for preview in (False, True):
+            label = f"{app.name}.{binding.name}{' (preview)' if preview else ''}"
+            if ids is None:
+                what = f"the {'preview ' if preview else ''}namespace of binding {binding.name} of app {app.name}"
+                params.append(_missing(app.name, label, what))
+                continue
+            nid, title = (ids.preview_id, ids.preview_title) if preview else (ids.id, ids.title)
+            resource = NamespaceResource(context.api, app.name, binding.name, preview, nid, title)
             params.append(Param(resource, resource.label, app.name))
     return params
 
@@ -64,22 +90,32 @@ def _optional(context: CheckContext, app: str) -> frozenset[str]:
 def pages_deployments(context: CheckContext) -> list[Param]:
     cache = PagesDeployment.cache_for(context.api)
     params = []
-    for app in context.outputs.apps.values():
-        if app.kind != "pages" or app.pages_project is None:
+    for declared_app in context.catalog.apps:
+        if declared_app.kind != "pages":
             continue
+        app = _app_outputs(context, declared_app)
         for environment in ("production", "preview"):
+            label = f"{declared_app.name} {environment}"
+            if app is None or app.pages_project is None:
+                what = f"the Pages project of app {declared_app.name}"
+                params.append(_missing(declared_app.name, label, what))
+                continue
             declared = {b: (i.id if environment == "production" else i.preview_id) for b, i in app.bindings.items()}
             resource = PagesDeployment(
                 cache, app.name, app.pages_project, environment, declared, _optional(context, app.name)
             )
-            params.append(Param(resource, f"{app.name} {environment}", app.name))
+            params.append(Param(resource, label, app.name))
     return params
 
 
 def worker_scripts(context: CheckContext) -> list[Param]:
     params = []
     for app in context.catalog.apps:
-        if app.kind != "worker" or app.wrangler is None or app.name not in context.outputs.apps:
+        if app.kind != "worker" or app.wrangler is None:
+            continue
+        if app.name not in context.outputs.apps:
+            what = f"app {app.name} (the namespace ids its Worker must bind)"
+            params += [_missing(app.name, f"{app.name} {s}", what) for s in app.wrangler.sections]
             continue
         running = (context.render_base / app.wrangler.relpath) if context.render_base else app.wrangler.path
         declared = {b: i.id for b, i in context.outputs.apps[app.name].bindings.items()}
@@ -110,10 +146,15 @@ def wrangler_files(context: CheckContext) -> list[Param]:
 
 
 def app_health(context: CheckContext) -> list[Param]:
+    """Every non-REST app whose URL the catalog declares (or the target knows)."""
     params = []
     for app in context.catalog.apps:
+        if app.kind == "rest":
+            continue
         url = context.app_url(app.name)
-        if app.kind == "rest" or url is None:
+        if url is None:
+            if app.url is not None:
+                params.append(_missing(app.name, app.name, f"the URL of app {app.name} (the catalog says {app.url})"))
             continue
         params.append(Param(AppHealth(app.name, url), app.name, app.name))
     return params
@@ -124,7 +165,8 @@ def tokens(context: CheckContext) -> list[Param]:
     for token in context.catalog.tokens:
         output = context.outputs.tokens.get(token.key)
         if output is None:
-            continue  # the outputs schema and `pulumi up` guarantee every declared token; render reports gaps
+            params.append(_missing(token.app, token.key, f"token {token.key} ({token.display_name})"))
+            continue
         resource = TokenResource(context.api, token, output, context.outputs.account_id)
         params.append(Param(resource, token.key, token.app))
     return params
@@ -134,12 +176,17 @@ def keyspaces(context: CheckContext) -> list[Param]:
     sample = None if context.options.deep else context.options.sample
     params = []
     for app, binding in context.catalog.bindings():
-        ids = context.outputs.apps.get(app.name)
-        found = ids.bindings.get(binding.name) if ids else None
-        if binding.keyspace is None or found is None:
+        if binding.keyspace is None:
             continue
+        found = _binding_ids(context, app, binding.name)
         keyspace = context.keyspaces[binding.keyspace]
-        for preview, nid, title in ((False, found.id, found.title), (True, found.preview_id, found.preview_title)):
+        for preview in (False, True):
+            label = f"{app.name}.{binding.name}{' (preview)' if preview else ''}"
+            if found is None:
+                what = f"the {'preview ' if preview else ''}namespace of binding {binding.name} of app {app.name}"
+                params.append(_missing(app.name, label, what))
+                continue
+            nid, title = (found.preview_id, found.preview_title) if preview else (found.id, found.title)
             resource = KeyspaceResource(context.api, app.name, binding.name, preview, nid, title, keyspace, sample)
             params.append(Param(resource, resource.label, app.name))
     return params
@@ -156,7 +203,11 @@ def _flow(flow: str) -> Callable[[CheckContext], list[Param]]:
     def provide(context: CheckContext) -> list[Param]:
         params = []
         for app in context.catalog.apps:
-            if flow not in app.flows or app.name not in context.outputs.apps:
+            if flow not in app.flows:
+                continue
+            if app.name not in context.outputs.apps:
+                what = f"app {app.name}, whose {flow} flow the catalog declares"
+                params.append(_missing(app.name, f"{flow} flow of {app.name}", what, id=app.name))
                 continue
             bindings = context.outputs.apps[app.name].bindings
             resource = FlowApp(
@@ -185,10 +236,20 @@ def _stores(context: CheckContext, every_prefix: bool) -> list[Param]:
         prefixes = declared_prefixes(context.catalog.root, store)
         # The database is shared: a run of one stack also judges the keys of every other declared environment.
         scanned = [p for p in prefixes if p != store.test_prefix] if every_prefix else [store.prefix]
+        found = context.outputs.stores.get(store.name)
+        lacking = [f for f in ("rest_url", "token", "read_only_token") if found is None or getattr(found, f) is None]
         for prefix in scanned:
+            label = f"{store.name} ({prefix}:)"
+            if lacking:
+                keys = ", ".join(store.secret_keys[f] for f in lacking)
+                hint = f"set {keys} with `pulumi config set --secret`, run `pulumi up`, read the outputs with secrets"
+                params.append(
+                    Param(MissingFromOutputs(store.app, label, f"store {store.name}", hint), label, store.app)
+                )
+                continue
             resource = StoreResource(
                 store=store,
-                outputs=context.outputs.stores.get(store.name),
+                outputs=found,
                 keyspace=load_redis_keyspace(context.catalog.root, store.keyspace),
                 declared_prefixes=prefixes,
                 run_id=context.run_id,

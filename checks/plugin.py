@@ -2,8 +2,12 @@
 
 It builds the run's :class:`~checks.context.CheckContext` once (or takes the one ``kvstack check``
 built), collects the check modules (``bindings``, ``tokens``, ``keyspaces``, ``flows``), runs each
-check once per resource of the stack (``def test_x(namespace)`` runs per namespace), records every
-verdict with its app and kind, deletes every smoke key at the end, and writes the JSON report.
+check once per resource the catalog declares (``def test_x(namespace)`` runs per namespace; one the
+outputs lack fails, naming it), records every verdict with its app and kind, deletes every smoke key
+at the end, looks for smoke data left in shared keys, and writes the JSON report.
+
+Never green by omission: a skipped check fails the run unless its kind is allowed to skip
+(``--kvstack-allow-skip KIND``), and so do smoke residue and a declared resource the outputs lack.
 """
 
 from __future__ import annotations
@@ -16,11 +20,19 @@ from typing import Any
 
 import pytest
 
-from checks.context import CHECK_KINDS, DEFAULT_CONSISTENCY_WINDOW, DEFAULT_EXPIRY_DAYS, CheckContext, CheckOptions
+from checks.context import (
+    ALLOW_SKIP_ENV,
+    CHECK_KINDS,
+    DEFAULT_CONSISTENCY_WINDOW,
+    DEFAULT_EXPIRY_DAYS,
+    CheckContext,
+    CheckOptions,
+)
 from checks.notice import CheckWarning
 from checks.params import PROVIDERS, titles
 from checks.report import CheckResult, RunResults, ScanEntry, build_report, write_report
-from checks.resources import FlowApp, KeyspaceResource
+from checks.residue import find_residue
+from checks.resources import FlowApp, KeyspaceResource, MissingFromOutputs
 from checks.resources.store import StoreResource
 from kvstack.errors import KvstackError
 
@@ -65,6 +77,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--kvstack-window", type=float, default=DEFAULT_CONSISTENCY_WINDOW, help="KV consistency window, seconds"
     )
     group.addoption("--kvstack-json", default=None, help="Write the JSON report to this file")
+    group.addoption(
+        "--kvstack-allow-skip",
+        action="append",
+        default=_allowed_from_env(),
+        help=f"A check kind whose skips do not fail the run (repeatable) [env: {ALLOW_SKIP_ENV}, comma-separated]",
+    )
+
+
+def _allowed_from_env() -> list[str]:
+    return [k.strip() for k in os.environ.get(ALLOW_SKIP_ENV, "").split(",") if k.strip()]
+
+
+def _kinds(option: str, values: list[str]) -> tuple[Any, ...]:
+    unknown = [k for k in values if k not in CHECK_KINDS]
+    if unknown:
+        raise pytest.UsageError(f"{option}: unknown kind(s) {', '.join(unknown)}; kinds: {', '.join(CHECK_KINDS)}")
+    return tuple(dict.fromkeys(values))
 
 
 def options_from(config: pytest.Config) -> CheckOptions:
@@ -73,12 +102,10 @@ def options_from(config: pytest.Config) -> CheckOptions:
     if not stack:
         raise pytest.UsageError("kvstack checks need a stack: pass --kvstack-stack S (or set KVSTACK_STACK)")
     only_text = config.getoption("kvstack_only")
-    only = tuple(k.strip() for k in only_text.split(",") if k.strip()) if only_text else CHECK_KINDS
-    unknown = [k for k in only if k not in CHECK_KINDS]
-    if unknown:
-        raise pytest.UsageError(
-            f"--kvstack-only: unknown kind(s) {', '.join(unknown)}; kinds: {', '.join(CHECK_KINDS)}"
-        )
+    only = (
+        _kinds("--kvstack-only", [k.strip() for k in only_text.split(",") if k.strip()]) if only_text else CHECK_KINDS
+    )
+    allow_skip = _kinds("--kvstack-allow-skip", [k.strip() for k in config.getoption("kvstack_allow_skip") or []])
     root = config.getoption("kvstack_root")
     outputs = config.getoption("kvstack_outputs")
     return CheckOptions(
@@ -93,6 +120,7 @@ def options_from(config: pytest.Config) -> CheckOptions:
         api_url=config.getoption("kvstack_api_url"),
         expiry_days=config.getoption("kvstack_expiry_days"),
         consistency_window=config.getoption("kvstack_window"),
+        allow_skip=allow_skip,
     )
 
 
@@ -131,10 +159,21 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     context = context_of(metafunc.config)
+    declared = metafunc.config.stash[RESULTS_KEY].declared
+    kind = metafunc.module.__name__.rsplit(".", 1)[-1]
+    apps = set(context.options.apps)
     for name, provide in PROVIDERS.items():
         if name in metafunc.fixturenames:
             params = provide(context)
+            declared.setdefault(kind, set()).update(
+                resource_key(name, p.id) for p in params if not apps or p.app in apps
+            )
             metafunc.parametrize(name, [p.resource for p in params], ids=[p.id for p in params], indirect=True)
+
+
+def resource_key(fixture: str, param_id: str) -> str:
+    """One declared resource of a check kind, whichever checks run over it: ``token[audit]``."""
+    return f"{fixture}[{param_id}]"
 
 
 def _kind(item: pytest.Item) -> str:
@@ -149,6 +188,16 @@ def _resource_of(item: pytest.Item) -> Any:
     for name in PROVIDERS:
         if name in callspec.params:
             return callspec.params[name]
+    return None
+
+
+def _resource_key_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    for name in PROVIDERS:
+        if name in callspec.params:
+            return resource_key(name, callspec.id)
     return None
 
 
@@ -169,6 +218,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.user_properties.extend(
             [("kind", kind), ("app", app or "(account)"), ("resource", str(getattr(resource, "label", item.name)))]
         )
+        key = _resource_key_of(item)
+        if key is not None:
+            config.stash[RESULTS_KEY].resource_keys[item.nodeid] = key
         kept.append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -182,6 +234,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     excinfo = call.excinfo
+    if isinstance(_resource_of(item), MissingFromOutputs):
+        report.kvstack_missing = True
     if excinfo is not None and not isinstance(excinfo.value, pytest.skip.Exception):
         error = excinfo.value
         if isinstance(error, AssertionError | pytest.fail.Exception):
@@ -217,6 +271,7 @@ class Recorder:
                 kind=str(props.get("kind", "unknown")),
                 app=None if app in (None, "(account)") else str(app),
                 resource=str(props.get("resource", name)),
+                resource_key=self.results.resource_keys.get(report.nodeid),
             )
             self.results.results[report.nodeid] = result
         result.duration += report.duration
@@ -225,8 +280,10 @@ class Recorder:
             result.outcome = "skipped"
             result.message = message or _skip_reason(report)
         elif report.failed:
-            result.outcome = "failed" if report.when == "call" else "error"
+            missing = getattr(report, "kvstack_missing", False)
+            result.outcome = "failed" if report.when == "call" or missing else "error"
             result.message = message or str(report.longrepr)
+            result.missing = missing
             if getattr(report, "kvstack_environment_error", False):
                 result.outcome = "error"
                 result.environment_error = True
@@ -271,7 +328,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 )
             )
     sweep_smoke(context, results)
+    if any(r.kind == "flows" and r.outcome != "skipped" for r in results.ordered()):
+        residue, errors = find_residue(context)
+        results.residue.extend(residue)
+        results.smoke_errors.extend(errors)
     results.finished = time.time()
+    # `pytest checks` on its own: what pytest counts as passed may still fail the run (a skip, residue).
+    if exitstatus == pytest.ExitCode.OK and results.exit_code(context.options.allow_skip) != 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     path = config.getoption("kvstack_json", default=None)
     if path:
         write_report(Path(path), build_report(context, results, keyword=config.getoption("keyword") or None))
@@ -316,6 +380,8 @@ def _resource_fixture(name: str) -> Any:
     def resource(request: pytest.FixtureRequest) -> Iterator[Any]:
         """The resource a check runs over (parametrized); a flow's smoke keys are deleted after it."""
         value = request.param
+        if isinstance(value, MissingFromOutputs):
+            pytest.fail(value.message, pytrace=False)
         yield value
         if isinstance(value, FlowApp):
             value.cleanup()

@@ -1,15 +1,16 @@
 """The results of a run, gathered as checks finish, and the JSON report (schemas/check-report.schema.json).
 
-The report says what was checked (each check: kind, app, resource, outcome, message), what every
-keyspace scan saw, what the run spent against Cloudflare's budgets, and whether smoke data remains.
-It never holds a token value or a flow secret.
+The report says what was checked (each check: kind, app, resource, outcome, message), how much of
+what the catalog declares was covered (declared / checked / skipped / missing per kind), every skip
+with its reason, what every keyspace scan saw, what the run spent against Cloudflare's budgets, and
+whether smoke data remains. It never holds a token value or a flow secret.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,9 @@ class CheckResult:
     environment_error: bool = False
     warnings: list[str] = field(default_factory=list)
     duration: float = 0.0
+    # The declared resource it ran over (``token[audit]``), for coverage; True when the outputs lack it.
+    resource_key: str | None = None
+    missing: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,11 @@ class RunResults:
     smoke_written: int = 0
     smoke_remaining: list[str] = field(default_factory=list)
     smoke_errors: list[str] = field(default_factory=list)
+    # Smoke data of this run found in a key that is not a smoke key (a shared log, say): never cleaned by us.
+    residue: list[str] = field(default_factory=list)
+    # check kind -> every resource the catalog declares for it (see checks.plugin.resource_key)
+    declared: dict[str, set[str]] = field(default_factory=dict)
+    resource_keys: dict[str, str] = field(default_factory=dict)  # nodeid -> resource key
     finished: float | None = None
 
     def ordered(self) -> list[CheckResult]:
@@ -83,12 +92,58 @@ class RunResults:
             groups.setdefault((result.app or "(account)", result.kind), []).append(result)
         return [{"app": app, "kind": kind, **self.counts(rs)} for (app, kind), rs in groups.items()]
 
-    def exit_code(self) -> int:
-        """0 all passed; 2 a check could not run for a configuration or API-access reason; 1 otherwise failed."""
+    def skips(self, allowed: Collection[str] = ()) -> list[dict[str, Any]]:
+        """Every skipped check with its reason, and whether its kind was allowed to skip."""
+        return [
+            {
+                "id": r.nodeid,
+                "kind": r.kind,
+                "app": r.app,
+                "resource": r.resource,
+                "reason": r.message or "",
+                "allowed": r.kind in allowed,
+            }
+            for r in self.ordered()
+            if r.outcome == "skipped"
+        ]
+
+    def coverage(self) -> list[dict[str, Any]]:
+        """Per check kind: resources declared, checked (every check reached a verdict), skipped, missing, not run.
+
+        A resource counts once per kind whatever the number of checks over it; ``not_run`` are those a
+        selection (``-k``) left out.
+        """
+        by_key: dict[str, list[CheckResult]] = {}
+        for result in self.ordered():
+            if result.resource_key is not None:
+                by_key.setdefault(f"{result.kind}/{result.resource_key}", []).append(result)
+        rows = []
+        for kind, keys in self.declared.items():
+            counts = {"declared": len(keys), "checked": 0, "skipped": 0, "missing": 0, "not_run": 0}
+            for key in keys:
+                results = by_key.get(f"{kind}/{key}", [])
+                if any(r.missing for r in results):
+                    counts["missing"] += 1
+                elif any(r.outcome == "skipped" for r in results):
+                    counts["skipped"] += 1
+                elif results:
+                    counts["checked"] += 1
+                else:
+                    counts["not_run"] += 1
+            rows.append({"kind": kind, **counts})
+        return rows
+
+    def exit_code(self, allowed_skips: Collection[str] = ()) -> int:
+        """0 all passed; 2 a check could not run for a configuration or API-access reason; 1 otherwise failed.
+
+        A skipped check fails the run unless its kind is in ``allowed_skips``: what was not checked never passes.
+        """
         results = self.ordered()
         if self.collection_errors or any(r.environment_error for r in results):
             return EXIT_CONFIG
         if any(r.outcome in ("failed", "error") for r in results) or self.smoke_remaining or self.smoke_errors:
+            return EXIT_FAILED
+        if self.residue or any(not skip["allowed"] for skip in self.skips(allowed_skips)):
             return EXIT_FAILED
         return EXIT_OK
 
@@ -139,7 +194,7 @@ def build_report(context: CheckContext, results: RunResults, *, keyword: str | N
         "started_at": _iso(context.started),
         "finished_at": _iso(finished),
         "duration_seconds": round(finished - context.started, 3),
-        "exit_code": results.exit_code(),
+        "exit_code": results.exit_code(options.allow_skip),
         "options": {
             "apps": list(options.apps),
             "only": list(options.only),
@@ -148,6 +203,7 @@ def build_report(context: CheckContext, results: RunResults, *, keyword: str | N
             "expiry_days": options.expiry_days,
             "consistency_window_seconds": options.consistency_window,
             "keyword": keyword,
+            "allow_skip": list(options.allow_skip),
         },
         "summary": {
             "total": counts["total"],
@@ -167,6 +223,8 @@ def build_report(context: CheckContext, results: RunResults, *, keyword: str | N
             }
             for group in results.by_app_and_kind()
         ],
+        "coverage": results.coverage(),
+        "skips": results.skips(options.allow_skip),
         "collection_errors": list(results.collection_errors),
         "checks": [
             {
@@ -189,6 +247,7 @@ def build_report(context: CheckContext, results: RunResults, *, keyword: str | N
             "keys_written": results.smoke_written,
             "remaining": list(results.smoke_remaining),
             "cleanup_errors": list(results.smoke_errors),
+            "residue": list(results.residue),
         },
     }
 

@@ -97,7 +97,7 @@ def run_checks(
     code = int(pytest.main([*args, *(extra_args or [])], plugins=[bridge]))
     results = bridge.results or RunResults()
     if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        return RunOutcome(results.exit_code(), results, code)
+        return RunOutcome(results.exit_code(context.options.allow_skip), results, code)
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         results.collection_errors.append("no check matched the selection (--app, --only, -k)")
     return RunOutcome(EXIT_CONFIG, results, code)

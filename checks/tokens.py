@@ -1,4 +1,8 @@
-"""Tokens: each declared token is active, far from expiry, and holds exactly its permission groups on this account."""
+"""Tokens: each declared token is active, expires far enough away, and holds exactly its permission groups.
+
+Its policies name this account only. The catalog gives every token an expiry (``kvstack:token_expiry``
+is required), so a token that never expires is a finding, never a pass.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +32,15 @@ def test_token_verifies_as_active(token: TokenResource) -> None:
 def test_token_expiry_is_far_enough(token: TokenResource, expiry_days: int) -> None:
     _needs_value(token)
     expires = token.expires_on
-    if expires is None:
-        return  # a token without expiry never expires
+    if expires is None and token.details is None and token.status != "active":
+        pytest.fail(
+            f"{token.label}: expected to read its expiry; found the token rejected ({token.status}) "
+            f"and unknown to the account (no token with id {token.output.id})"
+        )
+    assert expires is not None, (
+        f"{token.label}: expected an expiry (the catalog declares {token.declared.expires_on.isoformat()}, "
+        "kvstack:token_expiry); found a token that never expires — replace it with `pulumi up`"
+    )
     left = expires - datetime.now(UTC)
     assert left >= timedelta(days=expiry_days), (
         f"{token.label}: expected an expiry at least {expiry_days} days away; found {expires.isoformat()} "

@@ -10,6 +10,7 @@ what is wrong and what is allowed. Loading never touches the network.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -393,8 +394,9 @@ class _Builder:
         )
 
     def _inside_root(self, relpath: str, path: list[str | int]) -> Path:
-        target = (self.root / relpath).resolve()
-        if Path(relpath).is_absolute() or not target.is_relative_to(self.root):
+        """``root/relpath``, not resolved: a link stays a link, so render can refuse it instead of following it."""
+        target = Path(os.path.normpath(self.root / relpath))
+        if Path(relpath).is_absolute() or not target.resolve().is_relative_to(self.root):
             raise self.pdoc.error(
                 f"{relpath!r} is outside the project folder",
                 path,
@@ -483,7 +485,7 @@ class _Builder:
                 runtime_for[app] = key
             elif app is not None:
                 raise self.pdoc.error(
-                    f"a {role} token is account-wide; `app` is only for runtime tokens", [*path, "app"]
+                    f"{role} tokens are account-wide; `app` is only for runtime tokens", [*path, "app"]
                 )
             tokens.append(
                 Token(

@@ -7,6 +7,7 @@ validation can be turned back into the line and column it came from.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,17 +16,37 @@ from typing import Any
 import yaml
 
 from kvstack.errors import CatalogError
+from kvstack.files import FileProblem, read_text
 
-__all__ = ["YamlDocument", "format_path", "read_yaml"]
+__all__ = ["MAX_DEPTH", "MAX_EXPANDED_NODES", "YamlDocument", "format_path", "read_yaml"]
+
+
+# Catalog and keyspace files nest a handful of levels and hold a few thousand nodes. The caps stop what
+# would otherwise be a RecursionError (PyYAML composes recursively) or an alias bomb (a 700-byte file
+# expanding to billions of nodes: minutes and gigabytes) before either happens.
+MAX_DEPTH = 64
+MAX_EXPANDED_NODES = 100_000
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys."""
+    """SafeLoader that refuses duplicate and complex mapping keys and places value errors at their line."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. a timestamp like 2026-02-30
+            raise yaml.constructor.ConstructorError(
+                None, None, f"this value cannot be read: {exc}", node.start_mark
+            ) from exc
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be plain text, not a list or mapping", key_node.start_mark
+            )
         key = loader.construct_object(key_node, deep=True)
         if key in seen:
             first = seen[key].start_mark
@@ -65,7 +86,7 @@ class YamlDocument:
     def position(self, path: Sequence[str | int]) -> tuple[int, int] | None:
         """1-based (line, column) of the value at ``path``, or of its nearest existing ancestor."""
         node = self.root
-        found = (node.start_mark.line + 1, node.start_mark.column + 1) if node is not None else None
+        found = (node.start_mark.line + 1, node.start_mark.column + 1) if node is not None else (1, 1)
         for part in path:
             if isinstance(node, yaml.MappingNode):
                 match = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
@@ -91,27 +112,127 @@ class YamlDocument:
 
 
 def read_yaml(file: Path, display: str | None = None) -> YamlDocument:
-    """Parse ``file``; a syntax error or duplicate key becomes a CatalogError with line and column."""
+    """Parse ``file``; a syntax error or duplicate key becomes a CatalogError with line and column.
+
+    Refused the same way: a link or special file, a file above the size cap, text that is not UTF-8,
+    nesting deeper than :data:`MAX_DEPTH`, aliases expanding beyond :data:`MAX_EXPANDED_NODES` nodes,
+    and mapping keys that are lists or mappings.
+    """
     shown = display or str(file)
     try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise CatalogError("file not found", file=shown) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"cannot read the file: {exc}", file=shown) from exc
+        text = read_text(file)
+    except FileProblem as problem:
+        raise CatalogError(
+            problem.message, file=shown, line=problem.line, column=problem.column, hint=problem.hint
+        ) from problem
+    if text is None:
+        raise CatalogError("file not found", file=shown)
     try:
-        root = yaml.compose(text, Loader=_StrictLoader)
-        data = yaml.load(text, Loader=_StrictLoader)
+        _check_shape(text, shown)
+        loader = _StrictLoader(text)
+        try:
+            root = loader.get_single_node()
+            _check_expansion(root, shown)
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or str(exc)
         raise CatalogError(
-            f"YAML does not parse: {problem}",
+            f"YAML does not parse: {exc.problem or exc}",
             file=shown,
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
             hint="fix the YAML syntax at that position",
         ) from exc
     except yaml.YAMLError as exc:
-        raise CatalogError(f"YAML does not parse: {exc}", file=shown) from exc
+        raise CatalogError(f"YAML does not parse: {exc}", file=shown, line=1) from exc
     return YamlDocument(file=file, display=shown, data=data, root=root)
+
+
+def _check_shape(text: str, shown: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH, from the event stream (PyYAML's parser does not recurse)."""
+    # PyYAML's scanner is quadratic in the depth of flow collections (`[[[[…`: 3 s at 5,000 levels), so
+    # when the brackets alone nest too deep, the events are read from the text up to there first.
+    depth = 0
+    for index, char in enumerate(text):
+        depth += 1 if char in "[{" else -1 if char in "]}" else 0
+        if depth > MAX_DEPTH:
+            with contextlib.suppress(yaml.YAMLError):  # the brackets may be inside strings after all
+                _check_depth(text[: index + 1], shown)
+            break
+    _check_depth(text, shown)
+
+
+def _check_depth(text: str, shown: str) -> None:
+    depth = 0
+    for event in yaml.parse(text, Loader=_StrictLoader):
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line, column = _position(event.start_mark)
+                raise CatalogError(
+                    f"nested more than {MAX_DEPTH} levels deep",
+                    file=shown,
+                    line=line,
+                    column=column,
+                    hint="a kvstack file nests a handful of levels: check the file",
+                )
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+
+
+def _position(mark: Any) -> tuple[int | None, int | None]:
+    return (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_expansion(root: yaml.Node | None, shown: str) -> None:
+    """Refuse aliases that expand the document beyond MAX_EXPANDED_NODES nodes, or into itself.
+
+    Counted on the composed graph, where an alias is a shared node: linear in the file's size.
+    """
+    if root is None:
+        return
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        if finished:
+            visiting.discard(id(node))
+            size = 1 + sum(sizes[id(child)] for child in _children(node))
+            sizes[id(node)] = size
+            if size > MAX_EXPANDED_NODES:
+                line, column = _position(node.start_mark)
+                raise CatalogError(
+                    f"YAML aliases expand this to more than {MAX_EXPANDED_NODES:,} values (an alias bomb?)",
+                    file=shown,
+                    line=line,
+                    column=column,
+                    hint="write the values out, or use fewer anchors and aliases (*name)",
+                )
+            continue
+        if id(node) in sizes:
+            continue
+        visiting.add(id(node))
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in visiting:
+                line, column = _position(child.start_mark)
+                raise CatalogError(
+                    "a YAML alias refers to the value that contains it",
+                    file=shown,
+                    line=line,
+                    column=column,
+                    hint="an anchor (&name) cannot be used (*name) inside its own value",
+                )
+            if id(child) not in sizes:
+                stack.append((child, False))

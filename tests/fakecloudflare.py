@@ -1,9 +1,12 @@
-"""A tiny fake Cloudflare v4 API on loopback, with scripted faults, for the adapter's tests.
+"""A tiny fake Cloudflare v4 API on loopback, with scripted faults, for what the local Cloudflare cannot do.
 
 Real HTTP on 127.0.0.1 (so the official SDK, httpx and the adapter's transport run unchanged), a
 handful of routes, and a queue of faults applied to the next requests: ``429`` with a Retry-After,
-``500``, a connection dropped before the response or in the middle of its body. It serves at most
-``max_requests`` requests, so a retry loop gone wrong fails the test instead of spinning.
+``500``, a connection dropped before the response or in the middle of its body, empty list pages, a
+virtual clock. It serves at most ``max_requests`` requests, so a retry loop gone wrong fails the test
+instead of spinning. Limits and error codes are the local API's own (one table:
+``kvstack.keyspace.limits`` and ``kvstack.local.api.envelope``), and tests/checks/test_fake.py holds
+the fake to answering like the local API does.
 """
 
 from __future__ import annotations
@@ -20,7 +23,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from kvstack.keyspace.limits import BULK_GET_MAX_KEYS, LIST_KEYS_MAX, MAX_KEY_BYTES, MIN_EXPIRATION_TTL
+from kvstack.local.api.envelope import (
+    CODE_AUTH,
+    CODE_BAD_EXPIRATION_TTL,
+    CODE_BAD_LIMIT,
+    CODE_INTERNAL,
+    CODE_KEY_TOO_LONG,
+    CODE_NAMESPACE_NOT_FOUND,
+    CODE_NO_ROUTE,
+    CODE_PROJECT_NOT_FOUND,
+    CODE_RATE_LIMITED,
+    CODE_SCRIPT_NOT_FOUND,
+    CODE_TOKEN_NOT_FOUND,
+    CODE_TOO_MANY_ITEMS,
+)
+
 ACCOUNT = "0123456789abcdef0123456789abcdef"
+# The smallest `limit` of a key listing (the local API and Cloudflare refuse fewer).
+LIST_KEYS_MIN = 10
 TOKEN = "fake-admin-token-value-0123456789abcdef"
 
 _NS = r"/client/v4/accounts/(?P<account>[^/]+)/storage/kv/namespaces"
@@ -58,7 +79,8 @@ class FakeCloudflare:
         self.pages: dict[str, dict[str, Any]] = {}
         self.scripts: dict[str, dict[str, Any]] = {}
         self.faults: deque[str] = deque()
-        self.requests: list[tuple[str, str]] = []
+        self.requests: list[tuple[str, str]] = []  # (method, path)
+        self.queries: list[dict[str, str]] = []  # the query string of each request, parsed
         self.bodies: list[bytes] = []
         self.page_size = 1000
         self.empty_pages_at: set[int] = set()
@@ -130,6 +152,7 @@ class FakeCloudflare:
                     if len(fake.requests) >= fake.max_requests:
                         raise RuntimeError("fake Cloudflare: request budget of the test exhausted")
                     fake.requests.append((self.command, urlsplit(self.path).path))
+                    fake.queries.append({k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()})
                     fake.bodies.append(body)
                     fault = fake.faults.popleft() if fake.faults else fake._random_fault()
                     fake.in_flight += 1
@@ -149,10 +172,14 @@ class FakeCloudflare:
                 if fault is not None and fault.startswith("429"):
                     _, _, retry_after = fault.partition(":")
                     headers = {"retry-after": retry_after} if retry_after else {}
-                    self._json(429, _error(971, "Please wait and consider throttling your request speed"), headers)
+                    self._json(
+                        429,
+                        _error(CODE_RATE_LIMITED, "Please wait and consider throttling your request speed"),
+                        headers,
+                    )
                     return
                 if fault == "500":
-                    self._json(500, _error(10001, "Internal error"))
+                    self._json(500, _error(CODE_INTERNAL, "Internal error"))
                     return
                 status, payload, headers = fake._route(self.command, self.path, self.headers, body)
                 if fault == "drop-body":
@@ -187,7 +214,7 @@ class FakeCloudflare:
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         token = (headers.get("authorization") or "").removeprefix("Bearer ")
         if token not in self.tokens:
-            return 401, _error(10000, "Authentication error"), {}
+            return 401, _error(CODE_AUTH, "Authentication error"), {}
         if re.fullmatch(r"/client/v4/accounts/[^/]+/tokens/verify", path):
             return 200, _ok(self.tokens[token]), {}
         if path == "/client/v4/user/tokens/verify":
@@ -195,15 +222,15 @@ class FakeCloudflare:
         details = re.fullmatch(r"/client/v4/accounts/[^/]+/tokens/(?P<id>[^/]+)", path)
         if details is not None and method == "GET":
             found = self.token_details.get(details["id"])
-            return (200, _ok(found), {}) if found else (404, _error(1003, "token not found"), {})
+            return (200, _ok(found), {}) if found else (404, _error(CODE_TOKEN_NOT_FOUND, "token not found"), {})
         project = re.fullmatch(r"/client/v4/accounts/[^/]+/pages/projects/(?P<name>[^/]+)", path)
         if project is not None and method == "GET":
             found = self.pages.get(project["name"])
-            return (200, _ok(found), {}) if found else (404, _error(8000007, "project not found"), {})
+            return (200, _ok(found), {}) if found else (404, _error(CODE_PROJECT_NOT_FOUND, "project not found"), {})
         script = re.fullmatch(r"/client/v4/accounts/[^/]+/workers/scripts/(?P<name>[^/]+)/settings", path)
         if script is not None and method == "GET":
             found = self.scripts.get(script["name"])
-            return (200, _ok(found), {}) if found else (404, _error(10007, "script not found"), {})
+            return (200, _ok(found), {}) if found else (404, _error(CODE_SCRIPT_NOT_FOUND, "script not found"), {})
         if method == "POST" and re.fullmatch(_NS, path):
             title = json.loads(body)["title"]
             namespace_id = f"{len(self.namespaces):032x}"
@@ -211,21 +238,22 @@ class FakeCloudflare:
             return 200, _ok({"id": namespace_id, "title": title}), {}
         found = re.fullmatch(_NS + r"/(?P<ns>[^/]+)(?P<rest>/.*)?", path)
         if found is None:
-            return 404, _error(7003, "No route for the URI"), {}
+            return 404, _error(CODE_NO_ROUTE, "No route for the URI"), {}
         namespace = self.namespaces.get(found["ns"])
         if namespace is None:
-            return 404, _error(10013, "namespace not found"), {}
+            return 404, _error(CODE_NAMESPACE_NOT_FOUND, "namespace not found"), {}
         rest = found["rest"] or ""
         if rest == "" and method == "GET":
             return 200, _ok({"id": found["ns"], "title": namespace.title}), {}
+        refused = _refused(method, rest, query, body)
+        if refused is not None:
+            return refused
         if self.kv_upstream is not None:
             return self._forward_kv(method, found["ns"], rest, query, headers, body)
         if rest == "/keys" and method == "GET":
             return 200, self._list(namespace, query), {}
         if rest == "/bulk/get" and method == "POST":
             request = json.loads(body)
-            if len(request["keys"]) > 100:
-                return 400, _error(10155, "at most 100 keys"), {}
             values: dict[str, Any] = {}
             for key in request["keys"]:
                 entry = namespace.keys.get(key)
@@ -244,12 +272,13 @@ class FakeCloudflare:
             key = unquote(rest[len("/values/") :])
             if method == "PUT":
                 ttl = query.get("expiration_ttl")
-                namespace.keys[key] = (body.decode(errors="replace"), time.time() + float(ttl) if ttl else None)
+                value = _multipart_value(headers.get("content-type") or "", body)
+                namespace.keys[key] = (value, time.time() + float(ttl) if ttl else None)
                 return 200, _ok(None), {}
             if method == "DELETE":
                 namespace.keys.pop(key, None)
                 return 200, _ok(None), {}
-        return 404, _error(7003, "No route for the URI"), {}
+        return 404, _error(CODE_NO_ROUTE, "No route for the URI"), {}
 
     def _forward_kv(
         self, method: str, namespace_id: str, rest: str, query: dict[str, str], headers: Any, body: bytes
@@ -308,6 +337,25 @@ class FakeCloudflare:
             **_ok(result),
             "result_info": {"count": len(page), "cursor": str(following) if following < len(names) else ""},
         }
+
+
+def _refused(method: str, rest: str, query: dict[str, str], body: bytes) -> tuple[int, Any, dict[str, str]] | None:
+    """The local API's answer to a KV request breaking one of Cloudflare's limits, None if it breaks none."""
+    if rest == "/keys" and method == "GET":
+        limit = query.get("limit", str(LIST_KEYS_MAX))
+        if not limit.isdigit() or not LIST_KEYS_MIN <= int(limit) <= LIST_KEYS_MAX:
+            return 400, _error(CODE_BAD_LIMIT, f"limit must be between {LIST_KEYS_MIN} and {LIST_KEYS_MAX}"), {}
+    if rest == "/bulk/get" and method == "POST" and len(json.loads(body).get("keys") or []) > BULK_GET_MAX_KEYS:
+        return 400, _error(CODE_TOO_MANY_ITEMS, f"bulk get takes at most {BULK_GET_MAX_KEYS} keys"), {}
+    if rest.startswith("/values/"):
+        key = unquote(rest[len("/values/") :])
+        if len(key.encode()) > MAX_KEY_BYTES:
+            return 414, _error(CODE_KEY_TOO_LONG, f"key is {len(key.encode())} bytes; the limit is {MAX_KEY_BYTES}"), {}
+        ttl = query.get("expiration_ttl")
+        if method == "PUT" and ttl is not None and (not ttl.isdigit() or int(ttl) < MIN_EXPIRATION_TTL):
+            message = f"Invalid expiration_ttl of {ttl}. Expiration TTL must be at least {MIN_EXPIRATION_TTL}."
+            return 400, _error(CODE_BAD_EXPIRATION_TTL, message), {}
+    return None
 
 
 def _multipart_value(content_type: str, body: bytes) -> str:

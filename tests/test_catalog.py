@@ -273,6 +273,69 @@ MALFORMED: list[tuple[str, Mutation, str, list[str]]] = [
     ),
     ("no-catalog", lambda p, _s: p["config"].pop("kvstack:catalog"), "Pulumi.yaml", ["no catalog"]),
     ("section-not-env", _set_stack_app("codex", "sections", ["staging"]), "Pulumi.dev.yaml", ["staging", "env."]),
+    # JSON Schema patterns are ECMA-262: `$` does not match before a trailing newline (Python's `$` does)
+    ("account-id-newline", _set_stack("kvstack:account_id", "a" * 32 + "\n"), "Pulumi.dev.yaml", ["32 lowercase"]),
+    ("environment-newline", _set_stack("kvstack:environment", "dev\n"), "Pulumi.dev.yaml", ["'dev\\n'"]),
+    ("app-name-newline", _rename_app("codex", "codex\n"), "Pulumi.yaml", ["'codex\\n'", "Pages project name"]),
+    ("binding-newline", _add_binding("codex", "KV\n"), "Pulumi.yaml", ["'KV\\n'", "JavaScript identifier"]),
+    (
+        "section-newline",
+        _set_stack_app("codex", "sections", ["env.staging\n"]),
+        "Pulumi.dev.yaml",
+        ["'env.staging\\n'", "env."],
+    ),
+    (
+        "adopt-id-newline",
+        _set_stack_app("codex", "adopt", {"CACHE_KV": {"id": "a" * 32 + "\n"}}),
+        "Pulumi.dev.yaml",
+        ["32 lowercase hex"],
+    ),
+    (
+        "adopt-preview-id-newline",
+        _set_stack_app("codex", "adopt", {"CACHE_KV": {"id": "a" * 32, "preview_id": "b" * 32 + "\n"}}),
+        "Pulumi.dev.yaml",
+        ["32 lowercase hex"],
+    ),
+    # catalog rules that had messages but no test (issue 11)
+    (
+        "adopt-one-namespace-twice",
+        _both(
+            _set_stack_app("codex", "adopt", {"CACHE_KV": {"id": "c" * 32}}),
+            _set_stack_app("pickmyclass", "adopt", {"KV": {"id": "d" * 32, "preview_id": "c" * 32}}),
+        ),
+        "Pulumi.dev.yaml",
+        ["namespace " + "c" * 32 + " is adopted twice", "codex.CACHE_KV", "pickmyclass.KV"],
+    ),
+    (
+        "adopt-id-as-own-preview",
+        _set_stack_app("codex", "adopt", {"CACHE_KV": {"id": "c" * 32, "preview_id": "c" * 32}}),
+        "Pulumi.dev.yaml",
+        ["adopted twice"],
+    ),
+    (
+        "second-runtime-token",
+        _token("chatchonk-api-runtime-2", {"role": "runtime", "app": "chatchonk-api", "permissions": ["x"]}),
+        "Pulumi.yaml",
+        ["app chatchonk-api already has runtime token chatchonk-api-runtime"],
+    ),
+    (
+        "runtime-token-without-app",
+        _token("loose-runtime", {"role": "runtime", "permissions": ["x"]}),
+        "Pulumi.yaml",
+        ["a runtime token names the rest app that uses it"],
+    ),
+    (
+        "account-wide-token-with-app",
+        _token("audit", {"role": "audit", "app": "chatchonk-api", "permissions": ["Workers KV Storage Read"]}),
+        "Pulumi.yaml",
+        ["audit tokens are account-wide; `app` is only for runtime tokens"],
+    ),
+    (
+        "deploy-token-with-app",
+        _token("deploy", {"role": "deploy", "app": "codex", "permissions": ["Workers Scripts Write"]}),
+        "Pulumi.yaml",
+        ["account-wide"],
+    ),
 ]
 
 

@@ -14,6 +14,7 @@ from checks.resources.binding import (
     script_names,
 )
 from checks.resources.keyspace import KeyspaceResource
+from checks.resources.missing import MissingFromOutputs
 from checks.resources.namespace import NamespaceResource
 from checks.resources.token import TokenResource, parse_time
 
@@ -22,6 +23,7 @@ __all__ = [
     "FlowApp",
     "FlowTimeout",
     "KeyspaceResource",
+    "MissingFromOutputs",
     "NamespaceResource",
     "PagesDeployment",
     "TokenResource",

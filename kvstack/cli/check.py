@@ -55,7 +55,7 @@ class _Progress:
             self.progress.stop()
 
 
-def _summary(output: Output, results: RunResults, spent: dict[str, int]) -> None:
+def _summary(output: Output, results: RunResults, spent: dict[str, int], allowed: tuple[str, ...]) -> None:
     rows = [
         (g["app"], g["kind"], g["passed"], g["failed"], g["error"], g["skipped"]) for g in results.by_app_and_kind()
     ]
@@ -67,6 +67,13 @@ def _summary(output: Output, results: RunResults, spent: dict[str, int]) -> None
             output.text(f"\n{_MARK[result.outcome]} {result.kind} {result.name}\n  {result.message}\n")
         for note in result.warnings:
             output.warning(f"{result.name}: {note}")
+    for skip in results.skips(allowed):
+        verdict = (
+            "allowed by --allow-skip" if skip["allowed"] else f"fails the run; allow with --allow-skip {skip['kind']}"
+        )
+        output.text(f"\n- skipped {skip['kind']} {skip['id'].rsplit('::', 1)[-1]} ({verdict})\n  {skip['reason']}\n")
+    for residue in results.residue:
+        output.error(f"smoke residue: {residue}")
     counts = results.counts()
     output.text(
         f"\n{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors, {counts['skipped']} skipped"
@@ -113,12 +120,25 @@ def check(
     window: Annotated[
         float, typer.Option("--window", min=0, help="How long flows wait for KV to become consistent (s).")
     ] = 60.0,
+    allow_skip: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-skip",
+            metavar="KIND",
+            envvar="KVSTACK_ALLOW_SKIP",
+            help="A check kind (bindings, tokens, keyspaces, flows) whose skipped checks do not fail the run; "
+            "repeatable. Any other skip exits 1.",
+        ),
+    ] = None,
 ) -> None:
     """Verify a deployed stack: bindings, tokens, keyspaces (key schemas) and the app flows, end to end.
 
     The API token comes from CLOUDFLARE_API_TOKEN (with --local: the local Cloudflare's own); flow
     secrets of deployed apps from KVSTACK_<APP>_WEBHOOK_SECRET / _LOGIN_USER / _LOGIN_PASSWORD.
-    Exit 0 when every check passes, 1 when one fails, 2 on a usage or configuration error.
+    Everything the catalog declares is accounted for first: an app, binding, token or flow the outputs
+    lack fails, and a skipped check (a flow without its URL or secret) fails the run unless
+    --allow-skip names its kind. Exit 0 when every check passes, 1 when one fails, is skipped or
+    leaves smoke data behind, 2 on a usage or configuration error.
     Token values are never printed.
     """
     from checks.context import CHECK_KINDS, CheckOptions, build_context
@@ -129,6 +149,10 @@ def check(
     unknown = [k for k in kinds if k not in CHECK_KINDS]
     if unknown:
         raise UsageError(f"--only: unknown kind(s) {', '.join(unknown)}", hint=f"kinds: {', '.join(CHECK_KINDS)}")
+    allowed = tuple(dict.fromkeys(k.strip() for text in allow_skip or () for k in text.split(",") if k.strip()))
+    unknown = [k for k in allowed if k not in CHECK_KINDS]
+    if unknown:
+        raise UsageError(f"--allow-skip: unknown kind(s) {', '.join(unknown)}", hint=f"kinds: {', '.join(CHECK_KINDS)}")
     options = CheckOptions(
         stack=stack,
         root=find_root(root),
@@ -141,6 +165,7 @@ def check(
         api_url=api_url,
         expiry_days=expiry_days,
         consistency_window=window,
+        allow_skip=allowed,  # type: ignore[arg-type]
     )
     context = build_context(options)
     progress = _Progress(output)
@@ -149,7 +174,7 @@ def check(
     finally:
         progress.stop()
         context.close()
-    _summary(output, outcome.results, context.api.budget.snapshot())
+    _summary(output, outcome.results, context.api.budget.snapshot(), allowed)
     raise typer.Exit(outcome.exit_code)
 
 

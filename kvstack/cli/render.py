@@ -214,13 +214,19 @@ def _print(output: Output, plans: list[FilePlan], fmt: Format) -> None:
 
 
 def _write(output: Output, plans: list[FilePlan], subject: str, fmt: Format) -> None:
-    from kvstack.render import write_plan
+    import stat
 
+    from kvstack.render import check_plans, write_plan
+
+    check_plans(plans)  # all or nothing: a read-only or linked file stops the render before any write
     rows = []
     for plan in plans:
         status = plan.status
+        before = stat.S_IMODE(plan.path.stat().st_mode) if plan.old_text is not None else None
         if write_plan(plan) and status == "unchanged":
             status = "mode fixed"
+        if plan.mode is not None and before is not None and before != plan.mode:
+            output.info(f"{plan.relpath}: mode {before:04o} → {plan.mode:04o}: it holds secrets, only you may read it")
         rows.append((plan, status))
     findings = _all_findings(plans)
     if fmt is Format.json:

@@ -17,7 +17,7 @@ from jsonschema.exceptions import SchemaError
 
 from kvstack.errors import CatalogError
 from kvstack.keyspace.pattern import KeyPattern, PlaceholderMatch
-from kvstack.schemas import describe_error, validator
+from kvstack.schemas import describe_error, ecma_validator, validator
 from kvstack.yamlfile import YamlDocument, read_yaml
 
 __all__ = [
@@ -194,9 +194,8 @@ def _pattern(doc: YamlDocument, name: str, spec: dict[str, Any]) -> Pattern:
         raise doc.error(f"TTL min {ttl.min} s is above max {ttl.max} s", [*where, "ttl"])
     value_spec = spec["value"]
     schema = value_spec["schema"]
-    cls = jsonschema.Draft202012Validator
     try:
-        cls.check_schema(schema)
+        value_validator = ecma_validator(schema)
     except SchemaError as exc:
         path = [*where, "value", "schema", *exc.absolute_path]
         raise doc.error(f"not a valid JSON Schema: {exc.message}", path) from exc
@@ -209,7 +208,7 @@ def _pattern(doc: YamlDocument, name: str, spec: dict[str, Any]) -> Pattern:
             format=value_spec["format"],
             schema=schema,
             max_bytes=value_spec.get("max_bytes"),
-            validator=cls(schema, format_checker=cls.FORMAT_CHECKER),
+            validator=value_validator,
         ),
     )
 

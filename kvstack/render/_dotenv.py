@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from kvstack.errors import WranglerFileError
+from kvstack.render._envlines import EnvSyntaxError, assignments
+from kvstack.render._layout import split_layout
 from kvstack.render._model import Finding, Rendered
 
 __all__ = [
@@ -31,37 +32,7 @@ UPSTASH_PREFIX_VARIABLE = "KV_NAMESPACE"
 SECRET_VARIABLES = frozenset(
     {TOKEN_VARIABLE, UPSTASH_URL_VARIABLE, UPSTASH_TOKEN_VARIABLE, UPSTASH_READ_ONLY_TOKEN_VARIABLE}
 )
-
-_ASSIGNMENT = re.compile(r"^(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_.]*)(?P<eq>\s*=\s*)(?P<value>.*)$")
 _QUOTES = ("'", '"')
-
-
-def _value_lines(lines: list[str], index: int, value: str) -> int:
-    """How many lines the assignment starting at ``index`` spans (quoted values may span several)."""
-    stripped = value.strip()
-    if not stripped or stripped[0] not in _QUOTES:
-        return 1
-    quote = stripped[0]
-    rest = stripped[1:]
-    count = 1
-    while not _closes(rest, quote):
-        if index + count >= len(lines):
-            return -1
-        rest = lines[index + count]
-        count += 1
-    return count
-
-
-def _closes(text: str, quote: str) -> bool:
-    escaped = False
-    for ch in text:
-        if escaped:
-            escaped = False
-        elif ch == "\\" and quote == '"':
-            escaped = True
-        elif ch == quote:
-            return True
-    return False
 
 
 def render_env(text: str | None, values: Mapping[str, str], *, file: str) -> Rendered:
@@ -70,33 +41,22 @@ def render_env(text: str | None, values: Mapping[str, str], *, file: str) -> Ren
     A variable set more than once has every assignment updated (dotenv readers differ on which wins).
     Findings never contain a value of :data:`SECRET_VARIABLES`.
     """
-    lines = (text or "").splitlines(keepends=True)
+    body, layout = split_layout(text or "")
+    lines = body.splitlines(keepends=True)
     findings: list[Finding] = []
     seen: dict[str, str] = {}
     out: list[str] = []
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        body = line.rstrip("\r\n")
-        if not body.strip() or body.lstrip().startswith("#"):
-            out.append(line)
-            index += 1
+    try:
+        items = list(assignments(lines))
+    except EnvSyntaxError as error:
+        raise WranglerFileError(str(error), file=file, line=error.line, column=error.column) from error
+    for item in items:
+        if isinstance(item, int):
+            out.append(lines[item])
             continue
-        match = _ASSIGNMENT.match(body)
-        if match is None:
-            raise WranglerFileError(
-                "not a .env line: expected KEY=value, a comment or a blank line",
-                file=file,
-                line=index + 1,
-                column=len(body) - len(body.lstrip()) + 1,
-            )
-        span = _value_lines(lines, index, match.group("value"))
-        if span < 0:
-            raise WranglerFileError("a quoted value is never closed", file=file, line=index + 1, column=1)
-        key = match.group("key")
+        key, match, span, index = item.key, item.match, item.span, item.index
         if key not in values:
             out.extend(lines[index : index + span])
-            index += span
             continue
         raw = "".join(lines[index : index + span])
         value_text = raw[match.start("value") :]
@@ -110,7 +70,6 @@ def render_env(text: str | None, values: Mapping[str, str], *, file: str) -> Ren
             comment = " " * (len(stripped.split(" #", 1)[0]) - len(stripped.split(" #", 1)[0].rstrip())) + comment
         value = f"{quote}{values[key]}{quote}"
         out.append(f"{match.group('lead')}{key}{match.group('eq')}{value}{comment}{newline}")
-        index += span
     missing = [key for key in values if key not in seen]
     if missing and out and not out[-1].endswith("\n"):
         out[-1] += "\n"
@@ -123,7 +82,7 @@ def render_env(text: str | None, values: Mapping[str, str], *, file: str) -> Ren
         elif seen[key] != want:
             shown = "differs from the outputs (value hidden)" if secret else f"is {seen[key]!r}; the outputs say {want}"
             findings.append(Finding("changed-variable", "error", f"{key} {shown}", file=file))
-    return Rendered("".join(out), tuple(findings))
+    return Rendered(layout.restore("".join(out)), tuple(findings))
 
 
 def _quote_of(value: str) -> str:

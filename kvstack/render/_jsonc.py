@@ -53,8 +53,9 @@ from json5.tokenizer import JSON5Token
 
 from kvstack import names
 from kvstack.errors import WranglerFileError
-from kvstack.render._merge import KV_KEY, inspect, new_entry, verify
+from kvstack.render._merge import KV_KEY, inspect, new_entry, refuse_duplicate_bindings, verify
 from kvstack.render._model import KvBinding, Rendered, WranglerSpec
+from kvstack.render._nesting import check_nesting
 
 __all__ = ["new_json_text", "parse_json", "render_json"]
 
@@ -89,6 +90,7 @@ def new_json_text(spec: WranglerSpec) -> str:
 def render_json(text: str, spec: WranglerSpec, *, file: str) -> Rendered:
     """Merge ``spec`` into the JSON/JSONC ``text``; only managed `kv_namespaces` entries change."""
     old = parse_json(text, file=file)
+    refuse_duplicate_bindings(old, text, file=file)
     findings = inspect(old, spec, file=file)
     # One section at a time, re-parsed in between: two sections may both need the same missing `env`.
     for section, bindings in spec.sections.items():
@@ -99,12 +101,16 @@ def render_json(text: str, spec: WranglerSpec, *, file: str) -> Rendered:
 
 
 def _parse_model(text: str, file: str) -> JSONObject:
+    check_nesting(text, "jsonc", file=file)
+    if not text.strip():
+        raise WranglerFileError("the file is empty; a wrangler file holds one object", file=file, line=1, column=1)
     try:
         model: JSONText = json5.loads(text, loader=ModelLoader())
     except ValueError as exc:  # JSON5DecodeError is a JSONDecodeError
         first = str(exc).split("Additionally,")[0]
         where = _WHERE.search(first)
         line = int(where.group(1)) if where else getattr(exc, "lineno", None)
+        line = max(1, line) if line is not None else None  # json-five says line 0 at the end of an empty text
         column = int(where.group(2)) if where else None
         message = " ".join(first.replace("There were multiple errors parsing the JSON5 document.", "").split())
         message = message.replace("The primary error was: ", "")

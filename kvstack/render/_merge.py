@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from typing import Any
 
 from kvstack import names
 from kvstack.errors import WranglerFileError
 from kvstack.render._model import Finding, KvBinding, WranglerSpec, section_label
 
-__all__ = ["expected_data", "inspect", "kv_entries", "section_table", "verify"]
+__all__ = [
+    "expected_data",
+    "inspect",
+    "kv_entries",
+    "refuse_duplicate_bindings",
+    "section_table",
+    "sections_of",
+    "verify",
+]
 
 KV_KEY = "kv_namespaces"
 
@@ -87,16 +96,6 @@ def inspect(data: dict[str, Any], spec: WranglerSpec, *, file: str) -> list[Find
                 )
                 findings.append(Finding("missing-binding", "error", missing, binding=binding.binding, section=section))
                 continue
-            if len(found) > 1:
-                findings.append(
-                    Finding(
-                        "duplicate-binding",
-                        "warning",
-                        f"{binding.binding} appears {len(found)} times in the {where}; every copy gets the same ids",
-                        binding=binding.binding,
-                        section=section,
-                    )
-                )
             findings.extend(_entry_findings(found[0], binding, section, where))
         for entry in entries:
             name = entry.get("binding")
@@ -123,6 +122,36 @@ def inspect(data: dict[str, Any], spec: WranglerSpec, *, file: str) -> list[Find
                         )
                     )
     return [_with_file(f, file) for f in findings]
+
+
+def sections_of(data: dict[str, Any]) -> list[str]:
+    """Every section the file has: ``top`` and ``env.<name>`` for each environment table."""
+    envs = data.get("env")
+    names_ = [str(name) for name, table in envs.items() if isinstance(table, dict)] if isinstance(envs, dict) else []
+    return [names.WRANGLER_TOP_SECTION, *(f"env.{name}" for name in names_)]
+
+
+def refuse_duplicate_bindings(data: dict[str, Any], text: str, *, file: str) -> None:
+    """WranglerFileError (exit 2, with the line) when a section binds one kv name twice: wrangler refuses it."""
+    for section in sections_of(data):
+        counts: dict[str, int] = {}
+        for entry in kv_entries(section_table(data, section, file=file), section, file=file):
+            name = entry.get("binding")
+            if isinstance(name, str):
+                counts[name] = counts.get(name, 0) + 1
+        for name, count in counts.items():
+            if count < 2:
+                continue
+            pattern = re.compile(r"""["']?binding["']?\s*[=:]\s*["']""" + re.escape(name) + r"""["']""")
+            lines = [text.count("\n", 0, m.start()) + 1 for m in pattern.finditer(text)]
+            at = f"; `binding` {name} is written at lines {', '.join(map(str, lines))}" if lines else ""
+            raise WranglerFileError(
+                f"kv binding {name} is declared {count} times in the {section_label(section)}{at}; "
+                "wrangler refuses such a file, so kvstack does not write it",
+                file=file,
+                line=lines[1] if len(lines) > 1 else None,
+                hint=f"keep one `kv_namespaces` entry for {name} in the {section_label(section)}",
+            )
 
 
 def _entry_findings(entry: dict[str, Any], binding: KvBinding, section: str, where: str) -> list[Finding]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from kvstack import names
+from kvstack.render._envlines import mask_env
 
 __all__ = [
     "MASK",
@@ -29,9 +29,6 @@ WranglerFormat = Literal["toml", "jsonc", "json"]
 
 # What a secret looks like in diffs, --stdout and reports.
 MASK = "********"
-
-# A token line in a .env file, whatever token it holds (one from the outputs or one typed by hand).
-_TOKEN_LINE = re.compile(r"^(\s*(?:export\s+)?CLOUDFLARE_API_TOKEN\s*=\s*)(.*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -146,8 +143,8 @@ class FilePlan:
         for secret in self.secrets:
             if secret:
                 text = text.replace(secret, MASK)
-        if self.kind == "env":
-            text = _TOKEN_LINE.sub(lambda m: m.group(1) + (MASK if m.group(2).strip() else ""), text)
+        if self.kind == "env":  # every value but kvstack's ids, whatever its quoting and however many lines
+            text = mask_env(text, MASK)
         return text
 
     def diff(self) -> str:

@@ -9,9 +9,11 @@ from pathlib import Path
 from kvstack import names
 from kvstack.catalog import App, Catalog, WranglerFormat
 from kvstack.errors import OutputsError, UsageError, WranglerFileError
+from kvstack.files import FileProblem, read_text
 from kvstack.outputs import Outputs
 from kvstack.render._dotenv import ACCOUNT_VARIABLE, NAMESPACE_VARIABLE, TOKEN_VARIABLE, render_env
 from kvstack.render._jsonc import new_json_text, render_json
+from kvstack.render._layout import split_layout
 from kvstack.render._model import FilePlan, Finding, KvBinding, Rendered, WranglerSpec
 from kvstack.render._store import plan_store_env
 from kvstack.render._toml import new_toml_text, render_toml
@@ -28,10 +30,12 @@ def render_wrangler(text: str | None, spec: WranglerSpec, *, file: str) -> Rende
     Raises :class:`WranglerFileError` (exit 2, with line and column) when ``text`` does not parse.
     """
     created = text is None
-    if spec.format == "toml":
-        result = render_toml(new_toml_text(spec) if text is None else text, spec, file=file)
-    else:
-        result = render_json(new_json_text(spec) if text is None else text, spec, file=file)
+    if text is None:
+        text = new_toml_text(spec) if spec.format == "toml" else new_json_text(spec)
+    body, layout = split_layout(text)
+    render = render_toml if spec.format == "toml" else render_json
+    result = render(body, spec, file=file)
+    result = Rendered(layout.restore(result.text), result.findings)
     if not created:
         return result
     # A new file has no bindings to speak of yet: one finding says it is missing, not one per binding.
@@ -53,14 +57,13 @@ def format_of(path: Path) -> WranglerFormat:
 
 
 def _read(path: Path, display: str) -> str | None:
+    """The file's text as found (None when absent); links, FIFOs, huge and non-UTF-8 files are refused."""
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except UnicodeDecodeError as exc:
-        raise WranglerFileError(f"not UTF-8 text: {exc.reason}", file=display) from exc
-    except OSError as exc:
-        raise WranglerFileError(f"cannot read the file: {exc.strerror}", file=display) from exc
+        return read_text(path)
+    except FileProblem as problem:
+        raise WranglerFileError(
+            problem.message, file=display, line=problem.line, column=problem.column, hint=problem.hint
+        ) from problem
 
 
 def _tag(findings: Sequence[Finding], app: str | None) -> tuple[Finding, ...]:

@@ -29,8 +29,9 @@ from tomlkit.toml_document import TOMLDocument
 
 from kvstack import names
 from kvstack.errors import WranglerFileError
-from kvstack.render._merge import KV_KEY, expected_data, inspect, new_entry, verify
+from kvstack.render._merge import KV_KEY, expected_data, inspect, new_entry, refuse_duplicate_bindings, verify
 from kvstack.render._model import Finding, KvBinding, Rendered, WranglerSpec
+from kvstack.render._nesting import check_nesting
 
 __all__ = ["new_toml_text", "parse_toml", "render_toml"]
 
@@ -40,6 +41,7 @@ _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 def parse_toml(text: str, *, file: str) -> dict[str, Any]:
     """The data of a wrangler.toml; :class:`WranglerFileError` with line and column if it is not TOML."""
+    check_nesting(text, "toml", file=file)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -60,6 +62,7 @@ def new_toml_text(spec: WranglerSpec) -> str:
 def render_toml(text: str, spec: WranglerSpec, *, file: str) -> Rendered:
     """Merge ``spec`` into the TOML ``text``; only managed `kv_namespaces` entries change."""
     old = parse_toml(text, file=file)
+    refuse_duplicate_bindings(old, text, file=file)
     findings = inspect(old, spec, file=file)
     if expected_data(old, spec, file=file) == old:
         # Nothing to change: the text stays byte for byte (tomlkit may reorder out-of-order tables).

@@ -125,12 +125,15 @@ def _healthy_data(world: World, now: float) -> None:
 def _build(tmp: Path, fake: FakeCloudflare) -> World:
     root = tmp / "project"
     root.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
-        shutil.copy(ROOT / name, root / name)
     # The fake world is a Cloudflare: it has no Upstash store (tests/checks/test_upstash.py runs a real one).
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     project["config"]["kvstack:catalog"]["value"].pop("stores", None)
     (root / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
+    # No app URL declared: the fake serves no app, so /health and the flows have nothing to reach.
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    for app in stack["config"]["kvstack:apps"].values():
+        app.pop("url", None)
+    (root / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
     shutil.copytree(ROOT / "keyspaces", root / "keyspaces")
     for app in ("dubai-app-front", "codex", "pickmyclass"):
         shutil.copytree(ROOT / "local" / "apps" / app, root / "apps" / app)

@@ -7,11 +7,14 @@ routes, the files the runtime reads) and reverted; the destructive one (a delete
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,10 @@ from checks.resources import poll
 from checks.runner import RunOutcome, run_checks
 from kvstack.cloudflare import ApiSettings, CloudflareApi, connect
 from kvstack.local import control
-from kvstack.local.runtime import AppSpec, deployed_view
+from kvstack.local.runtime import LOCAL_WEBHOOK_SECRET, AppSpec, deployed_view
 from kvstack.local.state import LocalState, local_outputs_file, state_dir
 from kvstack.permissions import account_resource, group_by_name
+from kvstack.schemas import validator
 
 from .conftest import ROOT, SESSION
 
@@ -49,13 +53,16 @@ class Local:
         ids: dict[str, str] = self.document["apps"][app]["bindings"][binding]
         return ids
 
-    def run(self, *kinds: str, keyword: str | None = None, window: float = 15.0) -> tuple[RunOutcome, dict[str, Any]]:
+    def run(
+        self, *kinds: str, keyword: str | None = None, window: float = 15.0, allow_skip: tuple[str, ...] = ()
+    ) -> tuple[RunOutcome, dict[str, Any]]:
         options = CheckOptions(
             stack="dev",
             root=self.root,
             local=True,
             only=kinds or ("bindings", "tokens", "keyspaces", "flows"),  # type: ignore[arg-type]
             consistency_window=window,
+            allow_skip=allow_skip,  # type: ignore[arg-type]
         )
         context = build_context(options)
         report = self.root / "report.json"
@@ -77,6 +84,66 @@ class Local:
             f"{app} answering /health with {status} after its wrangler file changed",
             lambda: httpx.get(f"{self.state.apps[app]}/health", timeout=5).status_code,
             lambda answer: answer == status,
+            window=60,
+        )
+
+    @property
+    def account_id(self) -> str:
+        return self.state.account_id
+
+    def app_file(self, app: str, name: str) -> Path:
+        """A file of ``app`` as the runtime runs it (wrangler dev reloads the app when it changes)."""
+        return state_dir(self.root) / "tree" / "apps" / app / name
+
+    @contextmanager
+    def outputs_edited(self, edit: Callable[[dict[str, Any]], None]) -> Iterator[None]:
+        """The outputs document (``{"kvstack": …, "kvstack_token_values": …}``) changed by ``edit``, then restored."""
+        path = local_outputs_file(self.root, "dev")
+        original = path.read_text()
+        document = json.loads(original)
+        edit(document)
+        path.write_text(json.dumps(document))
+        try:
+            yield
+        finally:
+            path.write_text(original)
+
+    @contextmanager
+    def token_in_place_of(self, key: str, **create: Any) -> Iterator[str]:
+        """A token created through the SDK (``create``: its policies, expiry…) that the outputs name as ``key``."""
+        declared = self.document["tokens"][key]
+        created = self.api.sdk.accounts.tokens.create(account_id=self.account_id, name=declared["name"], **create)
+        assert created is not None
+        assert created.id is not None
+        assert created.value is not None
+
+        def swap(document: dict[str, Any]) -> None:
+            document["kvstack"]["tokens"][key]["id"] = created.id
+            document["kvstack_token_values"][key] = created.value
+
+        try:
+            with self.outputs_edited(swap):
+                yield created.id
+        finally:
+            if self.api.get_token(created.id) is not None:
+                self.api.sdk.accounts.tokens.delete(created.id, account_id=self.account_id)
+
+    def policies_of(self, key: str, *, account: str | None = None) -> list[dict[str, Any]]:
+        groups = [group_by_name(name) for name in self.document["tokens"][key]["permissions"]]
+        return [
+            {
+                "effect": "allow",
+                "permission_groups": [{"id": g.id} for g in groups if g is not None],
+                "resources": {account_resource(account or self.account_id): "*"},
+            }
+        ]
+
+    def wait_config(self, app: str, name: str) -> None:
+        """wrangler dev reloads an app whose .dev.vars changed: wait until its /health says ``name`` is set."""
+        poll(
+            f"{app} reporting {name} set on /health after its .dev.vars changed",
+            lambda: httpx.get(f"{self.state.apps[app]}/health", timeout=5).json().get("config", {}).get(name),
+            bool,
             window=60,
         )
 
@@ -111,24 +178,46 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
         control.down(root)
 
 
+def _coverage(report: dict[str, Any]) -> dict[str, dict[str, int]]:
+    return {row.pop("kind"): row for row in report["coverage"]}
+
+
 def test_healthy_local_stack_passes_bindings_tokens_and_keyspaces(local: Local) -> None:
     outcome, report = local.run("bindings", "tokens", "keyspaces")
     assert _failures(outcome) == {}
     assert report["target"] == "local"
     assert report["summary"]["skipped"] == 0
+    assert report["skips"] == []
+    validator("check-report").validate(report)
+    # 4 apps, 6 bindings (each a namespace and its preview twin), 3 tokens: every one checked.
+    assert _coverage(report) == {
+        "bindings": {"declared": 12 + 2 + 2 + 4 + 3, "checked": 23, "skipped": 0, "missing": 0, "not_run": 0},
+        "tokens": {"declared": 3, "checked": 3, "skipped": 0, "missing": 0, "not_run": 0},
+        "keyspaces": {"declared": 12, "checked": 12, "skipped": 0, "missing": 0, "not_run": 0},
+    }
     assert outcome.exit_code == 0
 
 
 def test_healthy_local_stack_passes_every_flow(local: Local) -> None:
-    outcome, _ = local.run("flows", window=5.0)
+    outcome, report = local.run("flows", window=5.0)
     assert _failures(outcome) == {}
+    assert report["skips"] == []
+    assert _coverage(report) == {
+        "flows": {"declared": 5, "checked": 5, "skipped": 0, "missing": 0, "not_run": 0},
+    }
+    assert outcome.exit_code == 0
 
 
-def test_no_smoke_key_remains_after_a_run(local: Local) -> None:
-    _, report = local.run("flows", window=3.0)
+def test_no_smoke_key_or_residue_remains_after_a_run(local: Local) -> None:
+    webhook = local.ids("dubai-app-front", "WEBHOOK_KV")["id"]
+    log_before = local.api.get_entry(webhook, "webhook:messages")
+    outcome, report = local.run("flows", window=3.0)
     assert report["smoke"]["keys_written"] >= 7
     assert report["smoke"]["remaining"] == []
+    assert report["smoke"]["residue"] == []
     assert local.smoke_keys_left() == []
+    assert local.api.get_entry(webhook, "webhook:messages") == log_before, "the shared webhook log is untouched"
+    assert outcome.exit_code == 0
 
 
 def test_pages_binding_pointing_at_the_preview_id_is_caught(local: Local) -> None:
@@ -291,6 +380,276 @@ def test_app_whose_kv_binding_is_missing_is_caught(local: Local) -> None:
         f"CACHE_KV: expected {bindings['CACHE_KV']['id']} (codex-dev-CACHE_KV); found no such KV binding"
         in (failures[worker])
     )
+
+
+def test_token_missing_from_the_outputs_fails_naming_it(local: Local) -> None:
+    def drop_audit(document: dict[str, Any]) -> None:
+        del document["kvstack"]["tokens"]["audit"]
+        del document["kvstack_token_values"]["audit"]
+
+    with local.outputs_edited(drop_audit):
+        outcome, report = local.run("tokens")
+    failures = _failures(outcome)
+    assert set(failures) == {
+        "test_token_verifies_as_active[audit]",
+        "test_token_expiry_is_far_enough[audit]",
+        "test_token_holds_exactly_the_declared_permissions[audit]",
+        "test_token_is_scoped_to_this_account_only[audit]",
+    }
+    assert all(
+        message.startswith("audit: expected token audit (kvstack-dev-audit) in the outputs document")
+        for message in failures.values()
+    )
+    assert _coverage(report)["tokens"] == {"declared": 3, "checked": 2, "skipped": 0, "missing": 1, "not_run": 0}
+    assert outcome.exit_code == 1
+
+
+def test_app_missing_from_the_outputs_fails_naming_it(local: Local) -> None:
+    def drop_codex(document: dict[str, Any]) -> None:
+        del document["kvstack"]["apps"]["codex"]
+
+    with local.outputs_edited(drop_codex):
+        outcome, report = local.run("bindings", "keyspaces", "flows", window=3.0)
+    failures = _failures(outcome)
+    missing = {name for name, message in failures.items() if "in the outputs document" in message}
+    assert {
+        "test_namespace_exists_with_its_title[codex.CACHE_KV (preview)]",
+        "test_worker_settings_list_the_declared_bindings[codex env.staging]",
+        "test_namespace_holds_only_what_its_keyspace_allows[codex.AUTH_SESSION_KV]",
+        "test_session_login_cache_and_logout[codex]",
+        "test_read_through_cache[codex]",
+    } <= missing
+    assert all("codex" in name for name in failures), failures
+    coverage = _coverage(report)
+    assert coverage["bindings"]["missing"] == 4 + 1  # its 2 bindings' namespaces and twins, its Worker
+    assert coverage["keyspaces"]["missing"] == 4
+    assert coverage["flows"]["missing"] == 2
+    assert outcome.exit_code == 1
+
+
+def test_token_that_never_expires_is_caught(local: Local) -> None:
+    with local.token_in_place_of("audit", policies=local.policies_of("audit")):
+        outcome, _ = local.run("tokens")
+    failures = _failures(outcome)
+    assert list(failures) == ["test_token_expiry_is_far_enough[audit]"]
+    assert "found a token that never expires" in failures["test_token_expiry_is_far_enough[audit]"]
+
+
+def test_revoked_token_is_caught(local: Local) -> None:
+    expires = local.document["tokens"]["deploy"]["expires_on"]
+    with local.token_in_place_of("deploy", policies=local.policies_of("deploy"), expires_on=expires) as token_id:
+        local.api.sdk.accounts.tokens.delete(token_id, account_id=local.account_id)
+        outcome, _ = local.run("tokens")
+    failures = _failures(outcome)
+    assert set(failures) == {
+        "test_token_verifies_as_active[deploy]",
+        "test_token_expiry_is_far_enough[deploy]",
+        "test_token_holds_exactly_the_declared_permissions[deploy]",
+        "test_token_is_scoped_to_this_account_only[deploy]",
+    }
+    assert "found 'rejected: HTTP 401" in failures["test_token_verifies_as_active[deploy]"]
+    assert f"found no token with id {token_id}" in failures["test_token_holds_exactly_the_declared_permissions[deploy]"]
+    assert outcome.exit_code == 1
+
+
+def test_token_for_another_account_is_caught(local: Local) -> None:
+    other = "f" * 32
+    expires = local.document["tokens"]["audit"]["expires_on"]
+    with local.token_in_place_of("audit", policies=local.policies_of("audit", account=other), expires_on=expires):
+        outcome, _ = local.run("tokens")
+    failures = _failures(outcome)
+    assert "test_token_is_scoped_to_this_account_only[audit]" in failures
+    assert f"found ['{account_resource(other)}']" in failures["test_token_is_scoped_to_this_account_only[audit]"]
+    assert outcome.exit_code == 1
+
+
+def test_renamed_namespace_is_caught(local: Local) -> None:
+    ids = local.ids("codex", "CACHE_KV")
+
+    def rename(title: str) -> None:
+        local.api.sdk.kv.namespaces.with_raw_response.update(
+            ids["preview_id"], account_id=local.account_id, title=title
+        )
+
+    rename("codex-CACHE_KV-preview")
+    try:
+        outcome, _ = local.run("bindings", keyword="namespace_exists")
+    finally:
+        rename(ids["preview_title"])
+    failures = _failures(outcome)
+    assert list(failures) == ["test_namespace_exists_with_its_title[codex.CACHE_KV (preview)]"]
+    assert "expected title 'codex-dev-CACHE_KV_preview'; found 'codex-CACHE_KV-preview'" in next(
+        iter(failures.values())
+    )
+
+
+def test_extra_pages_binding_is_caught(local: Local) -> None:
+    project = local.document["apps"]["dubai-app-front"]["pages_project"]
+    stray = local.ids("pickmyclass", "KV")["id"]
+
+    def bind(entry: Any) -> None:
+        local.api.sdk.pages.projects.edit(
+            project,
+            account_id=local.account_id,
+            deployment_configs={"preview": {"kv_namespaces": {"OTHER_KV": entry}}},
+        )
+
+    bind({"namespace_id": stray})
+    try:
+        outcome, _ = local.run("bindings", keyword="pages_deployment")
+    finally:
+        bind(None)
+    failures = _failures(outcome)
+    assert list(failures) == ["test_pages_deployment_binds_the_declared_ids[dubai-app-front preview]"]
+    assert f"OTHER_KV: expected no such KV binding; found one bound to {stray} (pickmyclass-dev-KV)" in next(
+        iter(failures.values())
+    )
+
+
+def test_worker_not_deployed_is_caught(local: Local) -> None:
+    workers = httpx.get(local.state.apps["pickmyclass"].rsplit("/", 1)[0] + "/__kvstack/apps").json()["apps"]
+    script = workers["pickmyclass"]
+    bindings = [
+        {"type": "kv_namespace", "name": "KV", "namespace_id": local.ids("pickmyclass", "KV")["id"]},
+    ]
+    local.admin("DELETE", f"/__kvstack/scripts/{script}")
+    try:
+        outcome, _ = local.run("bindings", keyword="worker_settings")
+    finally:
+        local.admin("PUT", f"/__kvstack/scripts/{script}", {"bindings": bindings})
+    failures = _failures(outcome)
+    assert list(failures) == ["test_worker_settings_list_the_declared_bindings[pickmyclass top]"]
+    assert f"expected a deployed Worker; found no script named '{script}'" in next(iter(failures.values()))
+
+
+def test_flow_whose_secret_is_missing_fails_the_run_unless_allowed(local: Local) -> None:
+    dev_vars = local.app_file("dubai-app-front", ".dev.vars")
+    original = dev_vars.read_text()
+    dev_vars.write_text("".join(line for line in original.splitlines(True) if not line.startswith("WEBHOOK_SECRET")))
+    try:
+        refused, report = local.run("flows", keyword="chart")
+        allowed, allowed_report = local.run("flows", keyword="chart", allow_skip=("flows",))
+    finally:
+        dev_vars.write_text(original)
+        local.wait_config("dubai-app-front", "WEBHOOK_SECRET")
+    assert _failures(refused) == {}
+    [skip] = report["skips"]
+    assert skip["kind"] == "flows"
+    assert skip["id"].endswith("test_chart_webhook_reaches_the_stream_and_kv[dubai-app-front]")
+    assert "no webhook secret" in skip["reason"]
+    assert skip["allowed"] is False
+    assert refused.exit_code == 1
+    assert report["exit_code"] == 1
+    assert allowed_report["skips"][0]["allowed"] is True
+    assert allowed.exit_code == 0
+
+
+@contextmanager
+def _app_source_changed(local: Local, app: str, old: str, new: str, reloaded: Callable[[], bool]) -> Iterator[None]:
+    """The app's worker.js with ``old`` replaced by ``new`` (a user's bug), until ``reloaded()`` sees it run."""
+    source = local.app_file(app, "worker.js")
+    original = source.read_text()
+    assert old in original
+    source.write_text(original.replace(old, new))
+    try:
+        poll(f"{app} running its changed worker.js", reloaded, bool, window=60)
+        yield
+    finally:
+        source.write_text(original)
+        poll(f"{app} running its own worker.js again", lambda: not reloaded(), bool, window=60)
+
+
+def _cache_ttl_answered(local: Local, asked: int) -> int:
+    probe = f"probe-{time.monotonic_ns()}"
+    with httpx.Client(base_url=local.state.apps["codex"], timeout=10) as http:
+        answer = http.get(f"/api/cache/kvstack-smoke/{probe}", params={"ttl": str(asked)})
+        http.delete(f"/api/cache/kvstack-smoke/{probe}")
+    return int(answer.json()["ttl"])
+
+
+def test_cache_keeping_data_longer_than_asked_is_caught(local: Local) -> None:
+    with _app_source_changed(
+        local, "codex", ": Number(ttlParam);", ": Number(ttlParam) * 5;", lambda: _cache_ttl_answered(local, 60) == 300
+    ):
+        outcome, _ = local.run("flows", keyword="read_through_cache", window=5.0)
+    failures = _failures(outcome)
+    assert list(failures) == ["test_read_through_cache[codex]"]
+    assert "expected the TTL asked for, 60 s" in failures["test_read_through_cache[codex]"]
+    assert (
+        "found 300 s" in failures["test_read_through_cache[codex]"]
+        or "found 29" in (failures["test_read_through_cache[codex]"])
+    )
+
+
+def _webhook_log(local: Local) -> str | None:
+    entry = local.api.get_entry(local.ids("dubai-app-front", "WEBHOOK_KV")["id"], "webhook:messages")
+    return None if entry is None else entry.value
+
+
+def _logs_smoke_deliveries(local: Local) -> bool:
+    session = f"kvstack-smoke-probe{time.monotonic_ns()}"
+    body = json.dumps({"sessionId": session, "chart": {"type": "line"}})
+    signature = hmac.new(LOCAL_WEBHOOK_SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
+    httpx.post(
+        local.state.apps["dubai-app-front"] + "/api/webhook",
+        content=body,
+        headers={"content-type": "application/json", "x-webhook-signature": f"sha256={signature}"},
+        timeout=10,
+    ).raise_for_status()
+    local.api.delete_keys(local.ids("dubai-app-front", "CHART_KV")["id"], [f"charts:session:{session}"])
+    return session in (_webhook_log(local) or "")
+
+
+def test_smoke_data_copied_into_a_shared_key_is_caught(local: Local) -> None:
+    webhook = local.ids("dubai-app-front", "WEBHOOK_KV")["id"]
+    log = _webhook_log(local)
+    try:
+        with _app_source_changed(
+            local,
+            "dubai-app-front",
+            "&& !sessionId.startsWith(SMOKE_PREFIX)",
+            "",
+            lambda: _logs_smoke_deliveries(local),
+        ):
+            outcome, report = local.run("flows", keyword="chart", window=5.0)
+    finally:
+        if log is None:
+            local.api.delete_keys(webhook, ["webhook:messages"])
+        else:
+            local.api.put_value(webhook, "webhook:messages", log)
+    assert _failures(outcome) == {}
+    [residue] = report["smoke"]["residue"]
+    assert residue.startswith("dubai-app-front.WEBHOOK_KV: key 'webhook:messages' of dubai-app-front-dev-WEBHOOK_KV ")
+    assert f"holds smoke data of run {report['smoke']['run_id']}" in residue
+    assert report["smoke"]["remaining"] == []
+    assert outcome.exit_code == 1
+
+
+def test_verdicts_under_api_faults_equal_the_fault_free_run(local: Local) -> None:
+    sessions = local.ids("codex", "AUTH_SESSION_KV")["id"]
+    local.api.put_value(sessions, "session:" + "e" * 64, json.dumps(SESSION))  # a finding, so failures compare too
+    try:
+        baseline, _ = local.run("bindings", "tokens", "keyspaces")
+        expected = _verdicts(baseline)
+        assert [name for name, (outcome, _) in expected.items() if outcome == "failed"] == [
+            "checks/keyspaces.py::test_namespace_holds_only_what_its_keyspace_allows[codex.AUTH_SESSION_KV]"
+        ]
+        for seed in (1, 2):
+            local.admin("PUT", "/__kvstack/knobs", {"faults": "429=0.1,500=0.05,drop=0.02", "seed": seed})
+            try:
+                faulty, report = local.run("bindings", "tokens", "keyspaces")
+            finally:
+                local.admin("PUT", "/__kvstack/knobs", {"faults": ""})
+            assert _verdicts(faulty) == expected, f"faults seeded {seed} changed the verdicts"
+            spent = report["spent"]
+            assert spent["rate_limited"] + spent["server_errors"] + spent["connection_errors"] > 0
+            assert spent["retries"] > 0
+    finally:
+        local.api.delete_keys(sessions, ["session:" + "e" * 64])
+
+
+def _verdicts(outcome: RunOutcome) -> dict[str, tuple[str, str | None]]:
+    return {r.nodeid: (r.outcome, r.message) for r in outcome.results.ordered()}
 
 
 def test_deleted_namespace_is_caught(local: Local) -> None:

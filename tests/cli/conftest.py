@@ -24,6 +24,27 @@ def run_kvstack(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None)
     )
 
 
+def invoke(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """`kvstack ARGS` in this process (fast, for many hostile inputs): exit code, stdout, stderr.
+
+    Any exception that is not a deliberate KvstackError propagates: a traceback fails the test.
+    """
+    from kvstack.cli import main
+
+    capsys.readouterr()
+    saved = sys.argv
+    sys.argv = ["kvstack", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
+    finally:
+        sys.argv = saved
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.fixture
 def kvstack() -> object:
     return run_kvstack

@@ -116,7 +116,7 @@ def test_file_that_does_not_parse_exits_2_with_line_and_column_and_nothing_is_wr
 
 def test_corpus_file_that_does_not_parse_exits_2_in_file_mode_and_stays_untouched(tmp_path: Path) -> None:
     path = tmp_path / "wrangler.toml"
-    shutil.copy(CORPUS / "files" / "023-cloudflare-temp-email-pr810.toml", path)
+    shutil.copyfile(CORPUS / "files" / "023-cloudflare-temp-email-pr810.toml", path)
     before = path.read_bytes()
     result = run_kvstack("render", "--file", str(path), "--bind", f"KV={A},{B}")
     assert result.returncode == 2
@@ -127,7 +127,7 @@ def test_corpus_file_that_does_not_parse_exits_2_in_file_mode_and_stays_untouche
 
 def test_file_mode_merges_bindings_into_one_environment_and_checks_it(tmp_path: Path) -> None:
     path = tmp_path / "wrangler.jsonc"
-    shutil.copy(CORPUS / "files" / "013-model-scraper.jsonc", path)
+    shutil.copyfile(CORPUS / "files" / "013-model-scraper.jsonc", path)
     result = run_kvstack("render", "--file", str(path), "--env", "staging", "--bind", f"JSON_DATA={A},{B}")
     assert result.returncode == 0, result.stderr
     text = path.read_text()

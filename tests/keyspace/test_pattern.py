@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import signal
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kvstack.keyspace import KeyPattern, is_smoke_id, smoke_id
 from kvstack.keyspace.pattern import PLACEHOLDER_TYPES
@@ -89,3 +94,53 @@ def test_smoke_ids_need_the_marker_and_safe_characters() -> None:
 def test_malformed_pattern_is_refused(text: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         KeyPattern(text)
+
+
+def _regex_oracle(pattern: KeyPattern, key: str) -> list[str] | None:
+    """What the backtracking regex the matcher replaced would split ``key`` into (fine on short keys)."""
+    regex = "".join(
+        re.escape(part) if isinstance(part, str) else ("(.+)" if PLACEHOLDER_TYPES[part.type].colon else "([^:]+)")
+        for part in pattern._parts
+    )
+    found = re.fullmatch(regex, key, re.DOTALL)
+    return list(found.groups()) if found else None
+
+
+_PARTS = st.lists(
+    st.one_of(
+        st.sampled_from([":", "a", "a:", ":b:", "ab"]),
+        st.sampled_from(["{x}", "{x:any}", "{x:ip}", "{x:int}"]),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=_PARTS, key=st.text(alphabet="ab:1\n", max_size=12))
+def test_matching_splits_a_key_exactly_as_a_greedy_regex_would(parts: list[str], key: str) -> None:
+    numbered = iter(range(100))
+    text = "".join(part.replace("{x", f"{{x{next(numbered)}") for part in parts)
+    pattern = KeyPattern(text)
+    found = pattern.match(key)
+    expected = _regex_oracle(pattern, key)
+    assert (list(found.values.values()) if found else None) == expected
+
+
+def test_adjacent_wildcards_match_a_long_key_in_linear_time() -> None:
+    """The pattern took n⁵ steps (15 s on 200 bytes) with a backtracking regex; a generous bound here."""
+    pattern = KeyPattern("{a:any}{b:any}{c:any}{d:any}{e:any}!")
+
+    def too_slow(signum: int, frame: object) -> None:
+        raise TimeoutError("matching a 512-byte key took more than 20 s: not linear")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(20)
+    try:
+        assert pattern.match("x" * 512) is None
+        found = pattern.match("x" * 511 + "!")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert found is not None
+    assert "".join(found.values.values()) == "x" * 511

@@ -5,6 +5,7 @@
 const CHART_CAP = 50; // messages kept per session, newest last
 const WEBHOOK_LOG_CAP = 50; // deliveries kept in webhook:messages
 const WEBHOOK_LOG_KEY = "webhook:messages";
+const SMOKE_PREFIX = "kvstack-smoke-"; // sessions of `kvstack check`: kept out of the shared log
 const DEFAULT_CHART_TTL = 604800; // 7 days; CHART_TTL_SECONDS overrides (KV minimum 60)
 const MAX_BODY_BYTES = 64 * 1024;
 const SESSION_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
@@ -129,7 +130,9 @@ async function webhook(request, env) {
   const kept = messages.slice(-CHART_CAP);
   await env.CHART_KV.put(key, JSON.stringify(kept), { expirationTtl: chartTtl(env) });
 
-  if (hasKv(env.WEBHOOK_KV)) {
+  // A smoke session's delivery stays in its own key (TTL, deleted by the check): the shared log has no
+  // TTL and is not the checker's to clean.
+  if (hasKv(env.WEBHOOK_KV) && !sessionId.startsWith(SMOKE_PREFIX)) {
     const log = await readList(env.WEBHOOK_KV, WEBHOOK_LOG_KEY);
     log.push({ id, sessionId, receivedAt });
     await env.WEBHOOK_KV.put(WEBHOOK_LOG_KEY, JSON.stringify(log.slice(-WEBHOOK_LOG_CAP)));

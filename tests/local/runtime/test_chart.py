@@ -133,11 +133,19 @@ def test_redelivery_of_the_same_id_is_not_stored_twice(app: httpx.Client, stack:
 
 
 def test_webhook_records_the_last_deliveries_in_webhook_kv(app: httpx.Client, stack: Stack) -> None:
-    session = smoke_id("log")
+    session = "viewer-log"
     answer = post_chart(app, {"sessionId": session, "id": "logged", "chart": {"type": "line"}}).json()
     log = stack.explorer.json(WEBHOOK_NS, "webhook:messages")
     assert log[-1] == {"id": "logged", "sessionId": session, "receivedAt": answer["receivedAt"]}
     assert len(log) <= 50
+
+
+def test_webhook_keeps_smoke_deliveries_out_of_the_shared_log(app: httpx.Client, stack: Stack) -> None:
+    session = smoke_id("unlogged")
+    assert post_chart(app, {"sessionId": session, "id": "smoke", "chart": {"type": "line"}}).status_code == 201
+    stored = stack.explorer.get(WEBHOOK_NS, "webhook:messages")
+    log = stored.json() if stored.status_code == 200 else []
+    assert [entry for entry in log if entry["sessionId"] == session] == []
 
 
 def test_sse_stream_pushes_a_chart_posted_after_it_opened(app: httpx.Client) -> None:
