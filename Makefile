@@ -46,6 +46,7 @@ bench: setup
 	python bench/plan_bench.py
 	python bench/check_bench.py --naive-keys 500 --fault-runs 5
 	python bench/upstash_bench.py
+	python bench/audit_bench.py
 
 clean:
 	rm -rf .kvstack reports .mypy_cache .ruff_cache

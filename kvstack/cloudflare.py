@@ -64,8 +64,8 @@ DEFAULT_TIMEOUT: Final = 30.0
 
 _RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 _IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-# POSTs that read or delete, so sending them twice is harmless.
-_SAFE_POST_RE: Final = re.compile(r"/storage/kv/namespaces/[^/]+/bulk/(get|delete)$")
+# POSTs that read or delete, so sending them twice is harmless (a GraphQL analytics query only reads).
+_SAFE_POST_RE: Final = re.compile(r"(/storage/kv/namespaces/[^/]+/bulk/(get|delete)|/graphql)$")
 _KV_PATH_RE: Final = re.compile(r"/accounts/[^/]+/storage/kv/namespaces/[^/]+/(keys|values/.+|metadata/.+|bulk(/.+)?)$")
 
 T = TypeVar("T")

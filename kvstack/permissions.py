@@ -31,6 +31,7 @@ Capability = Literal[
     "scripts.read",
     "scripts.write",
     "account.read",
+    "analytics.read",
     "tokens.read",
     "tokens.write",
 ]
@@ -57,6 +58,7 @@ PERMISSION_GROUPS: Final[tuple[PermissionGroup, ...]] = (
     _group("e247aedd66bd41cc9193af0213416666", "Pages Read", "pages.read"),
     _group("8d28297797f24fb8a0c332fe0866ec89", "Pages Write", "pages.read", "pages.write"),
     _group("c1fde68c7bcc44588cbb6ddbc16d6480", "Account Settings Read", "account.read"),
+    _group("b89a480218d04ceb98b4fe57ca29dc1f", "Account Analytics Read", "analytics.read"),
     _group("0cc3a61731504c89b99ec1be78b77aa0", "API Tokens Read", "tokens.read", scope="com.cloudflare.api.user"),
     _group(
         "686d18d5ac6c441c867cbf6771e58a0a",

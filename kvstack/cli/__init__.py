@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "kvstack.cli.plan",
     "kvstack.cli.render",
     "kvstack.cli.check",
+    "kvstack.cli.audit",
     "kvstack.cli.local",
 )
 

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kvstack.local.api import admin, kv, pages, tokens, workers
+from kvstack.local.api import admin, graphql, kv, pages, tokens, workers
 from kvstack.local.api.context import Context, Settings
 from kvstack.local.api.envelope import CODE_INTERNAL, CODE_NO_ROUTE, CODE_RATE_LIMITED, ApiError, failure
 from kvstack.local.api.knobs import Knobs
@@ -91,6 +91,7 @@ def create_app(settings: Settings, knobs: Knobs | None = None) -> Starlette:
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.context = context
+    graphql.install(app, settings.state)  # the analytics subset and KV operation counts (kvstack audit)
     return app
 
 

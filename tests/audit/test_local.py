@@ -1,0 +1,353 @@
+"""`kvstack audit --local` against a real `kvstack local up`: the healthy stack, then defects a user would cause.
+
+One local Cloudflare (API server + the reference apps on wrangler/Miniflare) for the module, in a temporary copy
+of the project. Defects are planted through the official SDK (with the local bootstrap token, as a user with
+dashboard rights would), the rendered wrangler file (a hand edit) and the REST app's own token; the audit always
+runs with the stack's read-only `audit` token.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import cloudflare
+import httpx
+import pytest
+
+from kvstack.audit import AuditOptions, open_target, run_audit
+from kvstack.audit.importfile import plan_adoption
+from kvstack.audit.report import build_report
+from kvstack.local import control
+from kvstack.local.state import LocalState, local_outputs_file, state_dir
+from tests.needs import need
+
+pytestmark = [pytest.mark.runtime, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+SESSION = {"user": "u1", "created_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-01T01:00:00Z"}
+FAULTS = "429=0.1,500=0.05,drop=0.02"
+
+
+@dataclass
+class Local:
+    root: Path
+    state: LocalState
+    token: str
+    document: dict[str, Any]
+    token_values: dict[str, str]
+
+    def sdk(self, token: str | None = None) -> cloudflare.Cloudflare:
+        return cloudflare.Cloudflare(
+            api_token=token or self.token,
+            base_url=f"{self.state.api_url}/client/v4",
+            max_retries=0,
+            _strict_response_validation=True,
+        )
+
+    def ids(self, app: str, binding: str) -> dict[str, str]:
+        ids: dict[str, str] = self.document["apps"][app]["bindings"][binding]
+        return ids
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        answer = httpx.request(
+            method, f"{self.state.api_url}{path}", json=body, headers={"authorization": f"Bearer {self.token}"}
+        )
+        answer.raise_for_status()
+        return answer.json()
+
+    def audit(self, **options: Any) -> dict[str, Any]:
+        target = open_target(AuditOptions(stack="dev", root=self.root, local=True, **options))
+        try:
+            result = run_audit(target)
+        finally:
+            target.close()
+        return build_report(result, plan_adoption(target.account_id, result.namespaces, target.catalogs), "error")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kvstack", "audit", "--local", "--root", str(self.root), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+    root = tmp_path_factory.mktemp("audit") / "project"
+    root.mkdir()
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "keyspaces", root / "keyspaces")
+    state = control.up(root, "dev")
+    try:
+        token = Path(state.token_file).read_text(encoding="utf-8").strip()
+        stack_output = json.loads(local_outputs_file(root, "dev").read_text())
+        yield Local(root, state, token, stack_output["kvstack"], stack_output.get("kvstack_token_values") or {})
+    finally:
+        control.down(root)
+
+
+def _kinds(report: dict[str, Any]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for finding in report["findings"]:
+        found.setdefault(finding["kind"], []).append(finding["subject"])
+    return found
+
+
+def _classes(report: dict[str, Any]) -> dict[str, str]:
+    return {n["title"]: n["classification"] for n in report["namespaces"]}
+
+
+def test_healthy_local_stack_has_every_namespace_managed_and_nothing_at_error(local: Local) -> None:
+    report = local.audit()
+    classes = _classes(report)
+    assert set(classes.values()) == {"managed"}, classes
+    assert len(classes) == 2 * sum(len(a["bindings"]) for a in local.document["apps"].values())
+    assert report["exit_code"] == 0
+    assert report["summary"]["findings"]["error"] == 0
+    assert report["target"] == "local"
+    assert report["usage"]["pricing"]["read_on"]
+
+
+def test_cli_exit_code_follows_fail_on_and_writes_the_reports(local: Local) -> None:
+    json_path, html_path = local.root / "reports" / "audit.json", local.root / "reports" / "audit.html"
+    passed = local.cli("--fail-on", "warning", "--json", str(json_path), "--html", str(html_path))
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "namespaces" in passed.stdout
+    assert "spent" in passed.stdout
+    assert json.loads(json_path.read_text())["exit_code"] == 0
+    assert html_path.read_text().startswith("<!doctype html>")
+    # The healthy stack's namespaces are empty and untouched: info findings, which --fail-on info counts.
+    failed = local.cli("--fail-on", "info")
+    assert failed.returncode == 1
+    usage = local.cli("--fail-on", "fatal")
+    assert usage.returncode == 2
+    assert "--fail-on" in usage.stderr
+    for value in local.token_values.values():
+        assert value not in passed.stdout + passed.stderr + json_path.read_text() + html_path.read_text()
+
+
+def test_audit_issues_no_write_with_its_read_only_token(local: Local) -> None:
+    audit_token = next(t for t in local.document["tokens"].values() if t["role"] == "audit")
+    before = local.admin("GET", "/__kvstack/requests")["result_info"]["total_count"]
+    local.audit()
+    entries = local.admin("GET", f"/__kvstack/requests?since={before}")["result"]
+    mine = [e for e in entries if e["token"] == audit_token["id"]]
+    assert mine, "the audit made no request with the audit token"
+    assert all(e["token"] == audit_token["id"] for e in entries if not e["path"].startswith("/__kvstack/"))
+    reads = {"GET"}
+    writes = [
+        e for e in mine if e["method"] not in reads and not e["path"].endswith(("/bulk/get", "/client/v4/graphql"))
+    ]
+    assert writes == []
+
+
+def _plant_defects(local: Local) -> dict[str, str]:
+    """Every defect of the issue's list, each the way a user would cause it. Returns ids by name."""
+    sdk = local.sdk()
+    account = local.state.account_id
+    adoptable = sdk.kv.namespaces.create(account_id=account, title="chatchonk-api-prod-CACHE_KV")
+    foreign = sdk.kv.namespaces.create(account_id=account, title="team scratchpad")
+    deleted = local.ids("codex", "CACHE_KV")["id"]
+    # Raw responses: the local API answers delete, rename and value writes with `result: null`, which the
+    # strict SDK refuses (a fidelity gap of the local API, reported to its owner); the calls are the SDK's.
+    sdk.kv.namespaces.with_raw_response.delete(deleted, account_id=account)
+    retitled = local.ids("pickmyclass", "KV")["preview_id"]
+    sdk.kv.namespaces.with_raw_response.update(retitled, account_id=account, title="pickmyclass-dev-KV-old")
+    twin = local.ids("dubai-app-front", "WEBHOOK_KV")["preview_id"]
+    sdk.kv.namespaces.with_raw_response.delete(twin, account_id=account)
+    # A hand edit of the wrangler file the runtime renders from: an id that exists nowhere.
+    wrangler = state_dir(local.root) / "tree" / "apps" / "dubai-app-front" / "wrangler.toml"
+    chart = local.ids("dubai-app-front", "CHART_KV")["id"]
+    wrangler.write_text(wrangler.read_text().replace(chart, "0badc0de" * 4, 1))
+    # Keys a buggy deploy wrote: a session without its required TTL, and a key of no pattern.
+    sessions = local.ids("codex", "AUTH_SESSION_KV")["id"]
+    sdk.kv.namespaces.values.with_raw_response.update(
+        "session:" + "ab" * 32, account_id=account, namespace_id=sessions, value=json.dumps(SESSION).encode()
+    )
+    sdk.kv.namespaces.values.with_raw_response.update(
+        "stray:key", account_id=account, namespace_id=sessions, value=b"x"
+    )
+    return {
+        "adoptable": str(adoptable.id),
+        "foreign": str(foreign.id),
+        "deleted": deleted,
+        "retitled": retitled,
+        "twin": twin,
+        "sessions": sessions,
+    }
+
+
+def _drive_writes_over_the_free_tier(local: Local) -> None:
+    """The REST app (chatchonk-api) caches 1,200 model lists with its own runtime token, today; the days
+    before are backfilled through the documented test route, rising towards the limit."""
+    value = local.token_values[next(k for k, t in local.document["tokens"].items() if t["role"] == "runtime")]
+    cache = local.ids("chatchonk-api", "CACHE_KV")["id"]
+    items = [{"key": f"models:p{i}", "value": '[{"id": "m"}]', "expiration_ttl": 300} for i in range(1200)]
+    answer = httpx.put(
+        f"{local.state.api_url}/client/v4/accounts/{local.state.account_id}/storage/kv/namespaces/{cache}/bulk",
+        json=items,
+        headers={"authorization": f"Bearer {value}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    today = datetime.now(UTC).date()
+    past = [
+        {"namespaceId": cache, "actionType": "write", "requests": 150 * (7 - d), "date": str(today - timedelta(d))}
+        for d in range(1, 7)
+    ]
+    local.admin("PUT", "/__kvstack/usage/backfill", {"operations": past})
+
+
+@pytest.fixture(scope="module")
+def planted(local: Local) -> dict[str, str]:
+    ids = _plant_defects(local)
+    _drive_writes_over_the_free_tier(local)
+    return ids
+
+
+def test_planted_defects_are_each_found(local: Local, planted: dict[str, str]) -> None:
+    report = local.audit()
+    classes = _classes(report)
+    kinds = _kinds(report)
+    assert classes["chatchonk-api-prod-CACHE_KV"] == "adoptable"
+    assert classes["team scratchpad"] == "foreign"
+    assert classes["codex-dev-CACHE_KV"] == "missing"
+    assert classes["pickmyclass-dev-KV-old"] == "retitled"
+    assert classes["dubai-app-front-dev-WEBHOOK_KV_preview"] == "missing"
+    assert "chatchonk-api-prod-CACHE_KV" in kinds["orphan-twin"]
+    assert "codex-dev-CACHE_KV_preview" in kinds["orphan-twin"]
+    assert "dubai-app-front-dev-WEBHOOK_KV" in kinds["orphan-twin"]
+    dangling = kinds["dangling-binding"]
+    assert any(s.startswith("apps/dubai-app-front/wrangler.toml") and "CHART_KV" in s for s in dangling), dangling
+    assert any("codex" in s and "CACHE_KV" in s for s in dangling), dangling  # the Worker script's binding
+    sessions = next(n for n in report["namespaces"] if n["id"] == planted["sessions"])["statistics"]
+    assert sessions["unknown_keys"] == 1
+    assert sessions["unknown_examples"] == ["stray:key"]
+    assert sessions["violations"] == {"missing-ttl": 1}
+    assert sessions["ttl"]["none"] == 2
+    violation = next(f for f in report["findings"] if f["kind"] == "keyspace-violation")
+    assert violation["details"]["rule"] == "missing-ttl"
+    assert report["exit_code"] == 1
+
+
+def test_usage_forecast_crosses_the_free_tier_for_writes(local: Local, planted: dict[str, str]) -> None:
+    report = local.audit()
+    cache = local.ids("chatchonk-api", "CACHE_KV")["id"]
+    writes = report["usage"]["operations"][cache]["write"]
+    assert writes[-1] >= 1200  # today's real writes through the API, counted per key
+    assert writes[:6] == [150, 300, 450, 600, 750, 900]  # the backfilled days, oldest first
+    forecast = report["usage"]["forecast"]["write"]
+    assert forecast["crosses_free_tier_in_days"] == 0
+    assert "writes are already at or over the free tier's 1,000/day" in report["summary"]["forecast"]
+    assert "account writes" in _kinds(report)["free-tier-forecast"]
+    assert report["summary"]["projected_monthly_cost_usd"] >= 5.0
+    stats = next(n for n in report["namespaces"] if n["id"] == cache)["statistics"]
+    assert stats["keys"] == 1200
+    assert stats["values_read"] == 100  # the default sample, 100 keys in one bulk get
+    assert stats["value_bytes"]["estimated"] is True
+
+
+def test_import_file_lists_the_adoptable_namespace_and_the_prod_adopt_lines(
+    local: Local, planted: dict[str, str]
+) -> None:
+    path = local.root / "import.json"
+    run = local.cli("--import-file", str(path))
+    assert run.returncode == 1, run.stderr
+    document = json.loads(path.read_text())
+    assert document == {
+        "resources": [
+            {
+                "type": "cloudflare:index/workersKvNamespace:WorkersKvNamespace",
+                "name": "chatchonk-api-CACHE_KV",
+                "id": f"{local.state.account_id}/{planted['adoptable']}",
+            }
+        ]
+    }
+    assert "to adopt into stack prod, add to Pulumi.prod.yaml:" in run.stdout
+    assert f"          id: {planted['adoptable']}" in run.stdout
+
+
+def _stable(report: dict[str, Any]) -> dict[str, Any]:
+    """What must not depend on faults: the inventory, the findings and the statistics (not usage or spend)."""
+    usage_kinds = {"free-tier-forecast", "unexplained-operations", "empty"}
+    return {
+        "namespaces": [{k: v for k, v in n.items() if k != "operations"} for n in report["namespaces"]],
+        "findings": [f for f in report["findings"] if f["kind"] not in usage_kinds],
+        "adoption": report["adoption"],
+    }
+
+
+def test_results_are_identical_under_seeded_faults(local: Local, planted: dict[str, str]) -> None:
+    baseline = _stable(local.audit())
+    retries = 0
+    try:
+        for seed in range(1, 6):
+            local.admin("PUT", "/__kvstack/knobs", {"faults": FAULTS, "seed": seed})
+            report = local.audit()
+            retries += report["spent"]["retries"]
+            assert _stable(report) == baseline, f"seed {seed}"
+    finally:
+        local.admin("PUT", "/__kvstack/knobs", {"faults": "", "seed": 0})
+    assert retries > 0, "the fault knobs never fired: the runs proved nothing"
+
+
+def _chromium() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return None
+    return shutil.which("chromium")
+
+
+def test_html_report_loads_in_headless_chromium_with_data_in_every_chart(local: Local, planted: dict[str, str]) -> None:
+    browser_path = _chromium()
+    need(
+        browser_path is not None,
+        "headless Chromium (Debian `chromium`) with the playwright package",
+        "apt-get install chromium; pip install -e '.[dev]'",
+    )
+    from playwright.sync_api import sync_playwright
+
+    html = local.root / "reports" / "audit-planted.html"
+    run = local.cli("--html", str(html))
+    assert run.returncode == 1, run.stderr
+    screenshot = ROOT / "reports" / "audit-report.png"
+    screenshot.parent.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            problems: list[str] = []
+            page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.on(
+                "request",
+                lambda request: (
+                    problems.append(f"fetched {request.url}") if not request.url.startswith("file:") else None
+                ),
+            )
+            page.goto(html.as_uri())
+            charts = page.locator("svg.chart")
+            assert charts.count() >= 6  # four actions, storage, at least one keyspace
+            for index in range(charts.count()):
+                chart = charts.nth(index)
+                assert chart.locator(".point").count() > 0, chart.get_attribute("id")
+            assert page.locator("#chart-write .free-tier").count() == 1
+            assert page.locator("#chart-write .forecast").count() == 1
+            assert "writes are already at or over" in page.inner_text("#summary + .cards + ul")
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    assert problems == []
+    assert screenshot.stat().st_size > 10_000
