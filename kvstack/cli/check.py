@@ -80,6 +80,12 @@ def _summary(output: Output, results: RunResults, spent: dict[str, int], allowed
         f" — spent {spent['api_requests']} API requests ({spent['retries']} retries), {spent['kv_reads']} KV reads, "
         f"{spent['kv_writes']} writes, {spent['kv_deletes']} deletes, {spent['kv_lists']} lists\n"
     )
+    coverage = [
+        f"{row['kind']} {row['checked']}/{row['declared']}"
+        + "".join(f", {row[what]} {what.replace('_', ' ')}" for what in ("skipped", "missing", "not_run") if row[what])
+        for row in results.coverage()
+    ]
+    output.text(f"checked of what the catalog declares: {'; '.join(coverage)}\n")
     if results.smoke_remaining or results.smoke_errors:
         left = ", ".join(results.smoke_remaining) or "unknown"
         output.error(f"smoke keys remain after the run: {left} {'; '.join(results.smoke_errors)}")

@@ -116,6 +116,7 @@ def test_token_missing_from_the_outputs_exits_1_naming_it(world: World, tmp_path
     code, out, _ = _check(world, "--only", "tokens", "--json", str(tmp_path / "r.json"))
     assert code == 1
     assert "audit: expected token audit (kvstack-dev-audit) in the outputs document" in out
+    assert "checked of what the catalog declares: tokens 2/3, 1 missing\n" in out
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["coverage"] == [
         {"kind": "tokens", "declared": 3, "checked": 2, "skipped": 0, "missing": 1, "not_run": 0}

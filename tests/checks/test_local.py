@@ -1,8 +1,12 @@
 """`kvstack check --local` against `kvstack local up`: the healthy stack, then each planted defect, caught.
 
 One local Cloudflare (API server + the reference apps on wrangler/Miniflare) for the module, in a temporary
-copy of the project. Every defect is planted through public interfaces (the official SDK, the API's admin
-routes, the files the runtime reads) and reverted; the destructive one (a deleted namespace) comes last.
+copy of the project. Every defect is planted as a user's mistake would happen: through the official SDK
+(renamed title, extra or missing Pages binding, tokens revoked, without expiry, for another account), the
+API's admin routes (a Worker not deployed, faults), the outputs document (a token or app it lacks) or the
+files the runtime runs (an app's source or .dev.vars, reloaded by wrangler), and reverted; the destructive
+one (a deleted namespace) comes last. The fake Cloudflare (tests/fakecloudflare.py) is kept only for what
+this one cannot produce.
 """
 
 from __future__ import annotations
@@ -21,13 +25,20 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import connect_sse
 
-from checks.context import CheckOptions, build_context
+from checks.context import DEFAULT_EXPIRY_DAYS, CheckOptions, build_context
 from checks.resources import poll
 from checks.runner import RunOutcome, run_checks
 from kvstack.cloudflare import ApiSettings, CloudflareApi, connect
 from kvstack.local import control
-from kvstack.local.runtime import LOCAL_WEBHOOK_SECRET, AppSpec, deployed_view
+from kvstack.local.runtime import (
+    LOCAL_LOGIN_USER,
+    LOCAL_WEBHOOK_SECRET,
+    TRUSTED_CLIENT_HEADER,
+    AppSpec,
+    deployed_view,
+)
 from kvstack.local.state import LocalState, local_outputs_file, state_dir
 from kvstack.permissions import account_resource, group_by_name
 from kvstack.schemas import validator
@@ -54,7 +65,12 @@ class Local:
         return ids
 
     def run(
-        self, *kinds: str, keyword: str | None = None, window: float = 15.0, allow_skip: tuple[str, ...] = ()
+        self,
+        *kinds: str,
+        keyword: str | None = None,
+        window: float = 15.0,
+        allow_skip: tuple[str, ...] = (),
+        expiry_days: int = DEFAULT_EXPIRY_DAYS,
     ) -> tuple[RunOutcome, dict[str, Any]]:
         options = CheckOptions(
             stack="dev",
@@ -63,11 +79,12 @@ class Local:
             only=kinds or ("bindings", "tokens", "keyspaces", "flows"),  # type: ignore[arg-type]
             consistency_window=window,
             allow_skip=allow_skip,  # type: ignore[arg-type]
+            expiry_days=expiry_days,
         )
         context = build_context(options)
         report = self.root / "report.json"
         try:
-            outcome = run_checks(context, json_report=report, keyword=keyword)
+            outcome = run_checks(context, json_report=report, junit=self.root / "report.xml", keyword=keyword)
         finally:
             context.close()
         return outcome, json.loads(report.read_text())
@@ -78,13 +95,20 @@ class Local:
         )
         response.raise_for_status()
 
+    def health(self, app: str) -> httpx.Response | None:
+        """The app's /health answer; None while wrangler reloads it (no answer yet)."""
+        try:
+            return httpx.get(f"{self.state.apps[app]}/health", timeout=10)
+        except httpx.HTTPError:
+            return None
+
     def wait_health(self, app: str, status: int) -> None:
         """wrangler dev reloads an app whose wrangler file changed: wait until its /health answers ``status``."""
         poll(
             f"{app} answering /health with {status} after its wrangler file changed",
-            lambda: httpx.get(f"{self.state.apps[app]}/health", timeout=5).status_code,
-            lambda answer: answer == status,
-            window=60,
+            lambda: self.health(app),
+            lambda answer: answer is not None and answer.status_code == status,
+            window=90,
         )
 
     @property
@@ -142,9 +166,9 @@ class Local:
         """wrangler dev reloads an app whose .dev.vars changed: wait until its /health says ``name`` is set."""
         poll(
             f"{app} reporting {name} set on /health after its .dev.vars changed",
-            lambda: httpx.get(f"{self.state.apps[app]}/health", timeout=5).json().get("config", {}).get(name),
-            bool,
-            window=60,
+            lambda: self.health(app),
+            lambda answer: answer is not None and bool(answer.json().get("config", {}).get(name)),
+            window=90,
         )
 
     def smoke_keys_left(self) -> list[str]:
@@ -196,6 +220,10 @@ def test_healthy_local_stack_passes_bindings_tokens_and_keyspaces(local: Local) 
         "keyspaces": {"declared": 12, "checked": 12, "skipped": 0, "missing": 0, "not_run": 0},
     }
     assert outcome.exit_code == 0
+    written = (local.root / "report.json").read_text() + (local.root / "report.xml").read_text()
+    values = json.loads(local_outputs_file(local.root, "dev").read_text())["kvstack_token_values"]
+    assert values
+    assert [key for key, value in values.items() if value in written] == []
 
 
 def test_healthy_local_stack_passes_every_flow(local: Local) -> None:
@@ -292,11 +320,13 @@ def test_token_about_to_expire_is_caught(local: Local) -> None:
     expire(soon)
     try:
         outcome, _ = local.run("tokens")
+        with_margin_of_2_days, _ = local.run("tokens", expiry_days=2)
     finally:
         expire(details["expires_on"])
     failures = _failures(outcome)
     assert list(failures) == ["test_token_expiry_is_far_enough[audit]"]
     assert "expected an expiry at least 14 days away" in failures["test_token_expiry_is_far_enough[audit]"]
+    assert _failures(with_margin_of_2_days) == {}
 
 
 def test_bad_value_session_without_ttl_and_unknown_key_are_caught(local: Local) -> None:
@@ -362,7 +392,7 @@ def test_app_whose_kv_binding_is_missing_is_caught(local: Local) -> None:
     deployed_view(spec)  # what the runtime runs: the rendered file's deployed view
     try:
         local.wait_health("codex", 503)
-        outcome, _ = local.run("bindings", keyword="codex")
+        outcome, _ = local.run("bindings", "flows", keyword="codex", window=3.0)
     finally:
         local.admin("PUT", f"/__kvstack/scripts/{script}", {"bindings": full})
         path.write_text(original)
@@ -371,7 +401,10 @@ def test_app_whose_kv_binding_is_missing_is_caught(local: Local) -> None:
     failures = _failures(outcome)
     worker = "test_worker_settings_list_the_declared_bindings[codex env.staging]"
     health = "test_app_reports_its_bindings_available[codex]"
-    assert set(failures) == {worker, health, "test_wrangler_file_matches_the_outputs[apps/codex/wrangler.toml]"}
+    wrangler_file = "test_wrangler_file_matches_the_outputs[apps/codex/wrangler.toml]"
+    assert set(failures) == {worker, health, wrangler_file, "test_read_through_cache[codex]"}
+    assert "CACHE_KV not available" in failures["test_read_through_cache[codex]"]
+    assert "missing-binding" in failures[wrangler_file]
     assert (
         "expected HTTP 200 with every required binding available; found HTTP 503, missing bindings CACHE_KV"
         in (failures[health])
@@ -506,6 +539,54 @@ def test_extra_pages_binding_is_caught(local: Local) -> None:
     )
 
 
+def test_missing_optional_pages_binding_warns_without_failing(local: Local) -> None:
+    project = local.document["apps"]["dubai-app-front"]["pages_project"]
+    webhook = local.ids("dubai-app-front", "WEBHOOK_KV")["id"]
+
+    def bind(entry: Any) -> None:
+        local.api.sdk.pages.projects.edit(
+            project,
+            account_id=local.account_id,
+            deployment_configs={"production": {"kv_namespaces": {"WEBHOOK_KV": entry}}},
+        )
+
+    bind(None)
+    try:
+        outcome, _ = local.run("bindings", keyword="pages_deployment")
+    finally:
+        bind({"namespace_id": webhook})
+    assert _failures(outcome) == {}
+    [result] = [r for r in outcome.results.ordered() if r.warnings]
+    assert result.name == "test_pages_deployment_binds_the_declared_ids[dubai-app-front production]"
+    assert f"WEBHOOK_KV: expected {webhook}" in result.warnings[0]
+    assert "found no such KV binding (optional)" in result.warnings[0]
+
+
+def test_token_also_scoped_to_another_account_is_caught(local: Local) -> None:
+    [policy] = local.policies_of("audit")
+    policy["resources"][account_resource("f" * 32)] = "*"
+    expires = local.document["tokens"]["audit"]["expires_on"]
+    with local.token_in_place_of("audit", policies=[policy], expires_on=expires):
+        outcome, _ = local.run("tokens")
+    assert list(_failures(outcome)) == ["test_token_is_scoped_to_this_account_only[audit]"]
+
+
+def test_ttl_beyond_the_maximum_and_bad_placeholder_are_caught(local: Local) -> None:
+    state = local.ids("pickmyclass", "KV")["id"]
+    value = json.dumps({"class_nbr": 7, "status": "open", "seats_available": 1, "fetched_at": "t"})
+    local.api.put_value(state, "class_state:7", value, ttl=30 * 86400)
+    local.api.put_value(state, "class_state:seven", value, ttl=60)
+    try:
+        outcome, _ = local.run("keyspaces", keyword="pickmyclass")
+    finally:
+        local.api.delete_keys(state, ["class_state:7", "class_state:seven"])
+    failures = _failures(outcome)
+    [message] = failures.values()
+    assert list(failures) == ["test_namespace_holds_only_what_its_keyspace_allows[pickmyclass.KV]"]
+    assert "found 1 bad-placeholder, 1 ttl-too-long" in message
+    assert "placeholder {class_nbr:int} is 'seven', not a non-negative decimal integer" in message
+
+
 def test_worker_not_deployed_is_caught(local: Local) -> None:
     workers = httpx.get(local.state.apps["pickmyclass"].rsplit("/", 1)[0] + "/__kvstack/apps").json()["apps"]
     script = workers["pickmyclass"]
@@ -551,12 +632,19 @@ def _app_source_changed(local: Local, app: str, old: str, new: str, reloaded: Ca
     original = source.read_text()
     assert old in original
     source.write_text(original.replace(old, new))
+
+    def runs(changed: bool) -> bool:
+        try:
+            return reloaded() is changed
+        except (httpx.HTTPError, ValueError, KeyError, AssertionError, StopIteration):  # wrangler is reloading it
+            return False
+
     try:
-        poll(f"{app} running its changed worker.js", reloaded, bool, window=60)
+        poll(f"{app} running its changed worker.js", lambda: runs(True), bool, window=90)
         yield
     finally:
         source.write_text(original)
-        poll(f"{app} running its own worker.js again", lambda: not reloaded(), bool, window=60)
+        poll(f"{app} running its own worker.js again", lambda: runs(False), bool, window=90)
 
 
 def _cache_ttl_answered(local: Local, asked: int) -> int:
@@ -586,8 +674,7 @@ def _webhook_log(local: Local) -> str | None:
     return None if entry is None else entry.value
 
 
-def _logs_smoke_deliveries(local: Local) -> bool:
-    session = f"kvstack-smoke-probe{time.monotonic_ns()}"
+def _post_chart(local: Local, session: str) -> None:
     body = json.dumps({"sessionId": session, "chart": {"type": "line"}})
     signature = hmac.new(LOCAL_WEBHOOK_SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
     httpx.post(
@@ -596,6 +683,11 @@ def _logs_smoke_deliveries(local: Local) -> bool:
         headers={"content-type": "application/json", "x-webhook-signature": f"sha256={signature}"},
         timeout=10,
     ).raise_for_status()
+
+
+def _logs_smoke_deliveries(local: Local) -> bool:
+    session = f"kvstack-smoke-probe{time.monotonic_ns()}"
+    _post_chart(local, session)
     local.api.delete_keys(local.ids("dubai-app-front", "CHART_KV")["id"], [f"charts:session:{session}"])
     return session in (_webhook_log(local) or "")
 
@@ -623,6 +715,59 @@ def test_smoke_data_copied_into_a_shared_key_is_caught(local: Local) -> None:
     assert f"holds smoke data of run {report['smoke']['run_id']}" in residue
     assert report["smoke"]["remaining"] == []
     assert outcome.exit_code == 1
+
+
+def _pushes_charts(local: Local) -> bool:
+    """Does a stream opened on a smoke session push the chart posted after its snapshot?"""
+    session = f"kvstack-smoke-probe{time.monotonic_ns()}"
+    with (
+        httpx.Client(base_url=local.state.apps["dubai-app-front"], timeout=15) as http,
+        connect_sse(http, "GET", "/api/stream", params={"sessionId": session, "timeout": "2"}) as source,
+    ):
+        events = source.iter_sse()
+        assert next(events).event == "snapshot"
+        _post_chart(local, session)
+        kinds = [event.event for event in events]
+    local.api.delete_keys(local.ids("dubai-app-front", "CHART_KV")["id"], [f"charts:session:{session}"])
+    return "chart" in kinds
+
+
+def test_chart_app_that_stores_but_never_pushes_is_caught(local: Local) -> None:
+    push = 'await writer.write(sseFrame("chart", message, message.id));'
+    with _app_source_changed(local, "dubai-app-front", push, "", lambda: not _pushes_charts(local)):
+        outcome, report = local.run("flows", keyword="chart", window=3.0)
+    failures = _failures(outcome)
+    assert list(failures) == ["test_chart_webhook_reaches_the_stream_and_kv[dubai-app-front]"]
+    message = failures["test_chart_webhook_reaches_the_stream_and_kv[dubai-app-front]"]
+    assert "the SSE stream of session kvstack-smoke-" in message
+    assert "expected it within 3 s; found only the events ['snapshot']" in message
+    assert report["smoke"]["remaining"] == []
+    assert local.smoke_keys_left() == []
+
+
+def _login_attempts_left(local: Local) -> int:
+    """attempts_left of one failed login from a fresh smoke client (4 when the app allows 5)."""
+    client = f"kvstack-smoke-probe{time.monotonic_ns()}"
+    answer = httpx.post(
+        local.state.apps["codex"] + "/api/login",
+        json={"username": LOCAL_LOGIN_USER, "password": "kvstack-smoke-wrong-password"},
+        headers={TRUSTED_CLIENT_HEADER: client},
+        timeout=10,
+    )
+    local.api.delete_keys(local.ids("codex", "AUTH_SESSION_KV")["id"], [f"rl:login:{client}"])
+    return int(answer.json()["attempts_left"])
+
+
+def test_app_without_a_login_rate_limit_is_caught(local: Local) -> None:
+    with _app_source_changed(
+        local, "codex", "const RL_LIMIT = 5;", "const RL_LIMIT = 1000;", lambda: _login_attempts_left(local) > 4
+    ):
+        outcome, _ = local.run("flows", keyword="rate_limit", window=3.0)
+    failures = _failures(outcome)
+    assert list(failures) == ["test_login_rate_limit[codex]"]
+    message = failures["test_login_rate_limit[codex]"]
+    assert "the 6th failed login from one client answering 429: not seen within 3 s" in message
+    assert "HTTP 401" in message
 
 
 def test_verdicts_under_api_faults_equal_the_fault_free_run(local: Local) -> None:
@@ -664,5 +809,9 @@ def test_deleted_namespace_is_caught(local: Local) -> None:
     assert (
         "expected it to exist with title 'pickmyclass-dev-KV'; found no namespace with this id"
         in failures["test_namespace_exists_with_its_title[pickmyclass.KV]"]
+    )
+    assert (
+        "expected it to exist to scan it; found none"
+        in (failures["test_namespace_holds_only_what_its_keyspace_allows[pickmyclass.KV]"])
     )
     assert outcome.exit_code == 1

@@ -52,3 +52,20 @@ def test_pytest_without_a_stack_is_a_usage_error(world: World) -> None:
     result = _pytest(world, "-q")
     assert result.returncode == 4
     assert "kvstack checks need a stack: pass --kvstack-stack S" in result.stderr
+
+
+def test_pytest_fails_a_run_whose_checks_were_skipped_unless_allowed(world: World, tmp_path: Path) -> None:
+    args = (
+        "--kvstack-stack=dev",
+        f"--kvstack-root={world.root}",
+        f"--kvstack-outputs={world.root / 'outputs.json'}",
+        f"--kvstack-api-url={world.fake.base_url}",
+        "--kvstack-only=flows",
+        "-k",
+        "chart",
+    )
+    refused = _pytest(world, *args)
+    assert "1 skipped" in refused.stdout
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    allowed = _pytest(world, *args, "--kvstack-allow-skip=flows")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
