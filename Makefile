@@ -10,19 +10,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup lint typecheck test test-fast demo bench clean
 
-setup: $(VENV)/.installed local/node_modules/.installed
+# wrangler is installed as the installed tool installs it: `kvstack local install` runs the venv's npm against
+# the lock shipped in kvstack/workers/ into ~/.cache/kvstack/node/<digest of the lock> (nothing if already there).
+setup: $(VENV)/.installed
+	$(BIN)/kvstack local install
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $@
-
-# Not `npm ci`: the registry reachable here has no darwin/windows workerd binaries, so the lock lacks
-# those optional entries and `npm ci` refuses it. `npm install --no-save` installs exactly the locked
-# versions (wrangler 4.164.0 and its tree) and never rewrites the lock.
-local/node_modules/.installed: local/package.json local/package-lock.json $(VENV)/.installed
-	cd local && npm install --no-save --no-audit --no-fund --loglevel=error
 	touch $@
 
 lint: setup

@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kvstack.catalog import load_catalog  # noqa: E402
-from kvstack.local.runtime import app_specs, deployed_view, start_runtime  # noqa: E402
+from kvstack.local.apps import app_specs  # noqa: E402
+from kvstack.local.runtime import start_runtime  # noqa: E402
+from kvstack.local.views import deployed_view  # noqa: E402
 
 
 def kvstack(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

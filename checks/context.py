@@ -22,6 +22,7 @@ from kvstack.cloudflare import ApiSettings, CloudflareApi, connect
 from kvstack.errors import UsageError
 from kvstack.keyspace import DEFAULT_SAMPLE, Keyspace, load_keyspaces
 from kvstack.outputs import Outputs, read_outputs
+from kvstack.wranglerfile import read_dev_vars
 
 __all__ = [
     "ALLOW_SKIP_ENV",
@@ -180,16 +181,7 @@ def _secrets_from_dev_vars(tree: Path, app: App) -> FlowSecrets:
     """A local app's flow secrets: the ``.dev.vars`` that `kvstack local up` wrote beside its wrangler file."""
     if app.wrangler is None:
         return FlowSecrets()
-    path = tree / Path(app.wrangler.relpath).parent / ".dev.vars"
-    values: dict[str, str] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return FlowSecrets()
-    for line in lines:
-        name, sep, value = line.strip().partition("=")
-        if sep and not name.startswith("#"):
-            values[name.strip()] = value.strip().strip('"').strip("'")
+    values = read_dev_vars(tree / Path(app.wrangler.relpath).parent / ".dev.vars")
     return FlowSecrets(
         webhook_secret=values.get("WEBHOOK_SECRET"),
         login_user=values.get("LOGIN_USER"),

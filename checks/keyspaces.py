@@ -1,4 +1,8 @@
-"""Keyspaces: every key of every namespace fits its keyspace — pattern, placeholders, value schema, TTL, limits."""
+"""Keyspaces: every key of every namespace fits its keyspace — pattern, placeholders, value schema, TTL, limits.
+
+The checks (pytest functions) only; the scan is ``checks/resources/keyspace.py``, the rules are the
+engine's (``kvstack/keyspace/``), the keyspaces themselves the project's ``keyspaces/*.yaml``.
+"""
 
 from __future__ import annotations
 

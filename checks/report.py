@@ -1,4 +1,4 @@
-"""The results of a run, gathered as checks finish, and the JSON report (schemas/check-report.schema.json).
+"""The results of a run, gathered as checks finish, and the JSON report (kvstack/schemas/check-report.schema.json).
 
 The report says what was checked (each check: kind, app, resource, outcome, message), how much of
 what the catalog declares was covered (declared / checked / skipped / missing per kind), every skip
@@ -180,7 +180,7 @@ def _scan(entry: ScanEntry) -> dict[str, Any]:
 
 
 def build_report(context: CheckContext, results: RunResults, *, keyword: str | None = None) -> dict[str, Any]:
-    """The JSON report of a run; valid against schemas/check-report.schema.json."""
+    """The JSON report of a run; valid against kvstack/schemas/check-report.schema.json."""
     options = context.options
     finished = results.finished or time.time()
     counts = results.counts()

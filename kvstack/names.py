@@ -31,7 +31,7 @@ __all__ = [
     "token_name",
 ]
 
-# The one Pulumi stack export that every other layer reads (schemas/outputs.schema.json).
+# The one Pulumi stack export that every other layer reads (kvstack/schemas/outputs.schema.json).
 OUTPUTS_EXPORT: Final = "kvstack"
 # Token values, exported separately and as a Pulumi secret, so that the outputs document itself stays
 # readable without --show-secrets (a dict holding one secret becomes secret as a whole in Pulumi).

@@ -2,7 +2,7 @@
 
 Sources, in order: an explicit file (``--outputs``); ``pulumi stack output --json`` when the Pulumi CLI
 is on PATH; the local Cloudflare's state when ``kvstack local up`` applied the stack. Whatever the
-source, the document is validated against ``schemas/outputs.schema.json`` and returned as frozen
+source, the document is validated against ``kvstack/schemas/outputs.schema.json`` and returned as frozen
 objects, so render, checks and audit never see an unchecked dict.
 """
 

@@ -234,12 +234,12 @@ def test_token_verify_uses_the_tokens_own_credential(fake: FakeCloudflare, clock
     ],
 )
 def test_every_sdk_status_error_maps_to_a_kvstack_error(status: int, error: type[CloudflareError]) -> None:
-    from kvstack.cloudflare import _status_error
+    from kvstack.cloudflare import status_error
 
     request = httpx.Request("GET", "http://x/client/v4/accounts/a/thing")
     response = httpx.Response(status, json={"success": False, "errors": [{"code": 1, "message": "m"}]}, request=request)
     sdk_error = cloudflare.APIStatusError("boom", response=response, body=None)
-    mapped = _status_error("do a thing", sdk_error)
+    mapped = status_error("do a thing", sdk_error)
     assert type(mapped) is error
     assert mapped.status == status
     assert mapped.codes == (1,)

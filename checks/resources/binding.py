@@ -8,7 +8,6 @@ what was found, naming a found id's namespace when it is one of the stack's (e.g
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,7 +17,9 @@ from typing import Any, Literal
 import httpx
 
 from kvstack.cloudflare import CloudflareApi
+from kvstack.errors import WranglerFileError
 from kvstack.render import FilePlan
+from kvstack.wranglerfile import WranglerFile, read_wrangler_file
 
 __all__ = [
     "AppHealth",
@@ -138,28 +139,15 @@ class WorkerScript:
 
 
 def script_names(path: Path, sections: tuple[str, ...], default: str) -> dict[str, str]:
-    """The Worker name wrangler deploys for each section: ``name``, or ``<name>-<env>`` unless the env names one."""
+    """The Worker name wrangler deploys for each section (:meth:`kvstack.wranglerfile.WranglerFile.worker_names`).
+
+    A file that cannot be read gives the names ``default`` would have; the file check reports the file.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-        data: dict[str, Any] = tomllib.loads(text) if path.suffix == ".toml" else _json5(text)
-    except (OSError, ValueError):
-        data = {}
-    top = str(data.get("name") or default)
-    names = {}
-    for section in sections:
-        if section == "top":
-            names[section] = top
-        else:
-            env = section.removeprefix("env.")
-            names[section] = str(((data.get("env") or {}).get(env) or {}).get("name") or f"{top}-{env}")
-    return names
-
-
-def _json5(text: str) -> dict[str, Any]:
-    import json5
-
-    data = json5.loads(text)
-    return data if isinstance(data, dict) else {}
+        file = read_wrangler_file(path)
+    except WranglerFileError:
+        file = WranglerFile(path, {})
+    return file.worker_names(sections, default=default)
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""A namespace scanned against its keyspace: every key listed, a sample (or all) of the values read."""
+"""A namespace scanned against its keyspace: every key listed, a sample (or all) of the values read.
+
+The resource the keyspace checks (``checks/keyspaces.py``) assert on; it runs the engine's scan
+(``kvstack/keyspace/scan.py``) over the Cloudflare API.
+"""
 
 from __future__ import annotations
 

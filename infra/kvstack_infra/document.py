@@ -1,4 +1,4 @@
-"""The stack's exports: the outputs document (schemas/outputs.schema.json) and the secret token values."""
+"""The stack's exports: the outputs document (kvstack/schemas/outputs.schema.json) and the secret token values."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ usage.py      operations and storage per day (GraphQL Analytics) and the forecas
 pricing.py    Workers KV's free tier and prices, with their source
 importfile.py the `pulumi import --file` document and the `adopt:` lines
 run.py        one run, gathering all of the above
-report.py     the JSON report (schemas/audit-report.schema.json)
+report.py     the JSON report (kvstack/schemas/audit-report.schema.json)
 html.py       the self-contained HTML report
 """
 

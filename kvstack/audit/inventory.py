@@ -226,7 +226,7 @@ def dangling_in_wrangler_files(
     catalogs: Mapping[str, Catalog], audited: tuple[str, ...], base: Path, present: set[str]
 ) -> list[AuditFinding]:
     """Namespace ids bound by the audited stacks' wrangler files that the account does not have."""
-    from kvstack.local.runtime import read_wrangler_file
+    from kvstack.wranglerfile import read_wrangler_file
 
     findings: list[AuditFinding] = []
     seen: set[Path] = set()
@@ -238,11 +238,9 @@ def dangling_in_wrangler_files(
             seen.add(path)
             if not path.is_file():
                 continue
-            config = read_wrangler_file(path)
-            envs = config.get("env") or {}
-            tables = [("top", config), *((f"env.{n}", t) for n, t in envs.items() if isinstance(t, dict))]
-            for section, table in tables:
-                for entry in table.get("kv_namespaces") or []:
+            file = read_wrangler_file(path)
+            for section in ("top", *(f"env.{name}" for name in file.envs)):
+                for entry in file.kv_bindings(section):
                     for field_name in ("id", "preview_id"):
                         value = entry.get(field_name)
                         if names.is_namespace_id(value) and value not in present:

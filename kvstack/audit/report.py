@@ -1,4 +1,4 @@
-"""The audit report as JSON data (schemas/audit-report.schema.json), validated before it is written.
+"""The audit report as JSON data (kvstack/schemas/audit-report.schema.json), validated before it is written.
 
 The report never holds a token value: tokens appear by key, id and name only.
 """

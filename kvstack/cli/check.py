@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kvstack.cli.common import RootOption, StackOption, find_root
-from kvstack.cli.output import Output
+from kvstack.cli.output import Output, ProgressBar
 from kvstack.errors import UsageError
 
 if TYPE_CHECKING:
     from checks.report import CheckResult, RunResults
 
-KINDS = ("bindings", "tokens", "keyspaces", "flows")
 _MARK = {"passed": "✓", "failed": "✗", "error": "!", "skipped": "-"}
 
 
@@ -23,36 +22,26 @@ class _Progress:
 
     def __init__(self, output: Output) -> None:
         self.output = output
-        self.live = output.err.is_terminal
-        self.progress: Any = None
-        self.task: Any = None
+        self.bar: ProgressBar | None = None
 
     def started(self, total: int) -> None:
-        if self.live:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            self.progress = Progress(
-                TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                console=self.output.err, transient=True,
-            )  # fmt: skip
-            self.progress.start()
-            self.task = self.progress.add_task("", total=total)
-        else:
+        self.bar = self.output.progress_bar("checking", total)
+        if self.bar is None:
             self.output.info(f"running {total} checks")
 
     def checking(self, nodeid: str) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, description=nodeid.rsplit("::", maxsplit=1)[-1][:80])
+        if self.bar is not None:
+            self.bar.describe(nodeid.rsplit("::", maxsplit=1)[-1][:80])
 
     def finished(self, result: CheckResult) -> None:
-        if self.progress is not None:
-            self.progress.advance(self.task)
+        if self.bar is not None:
+            self.bar.advance()
         else:
             self.output.info(f"{_MARK[result.outcome]} {result.kind:9} {result.name}")
 
     def stop(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def _summary(output: Output, results: RunResults, spent: dict[str, int], allowed: tuple[str, ...]) -> None:

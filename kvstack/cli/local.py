@@ -1,4 +1,4 @@
-"""`kvstack local up|down|status|reset|outputs`: a Cloudflare on loopback from real parts."""
+"""`kvstack local install|up|down|status|reset|outputs`: a Cloudflare on loopback from real parts."""
 
 from __future__ import annotations
 
@@ -15,6 +15,20 @@ local_app = typer.Typer(
     help="The local Cloudflare: real wrangler/Miniflare for the apps and KV, a Cloudflare API v4 subset on loopback.",
     no_args_is_help=True,
 )
+
+
+@local_app.command("install")
+def install() -> None:
+    """Install the pinned wrangler (npm packages locked in kvstack) into the user cache; once per version.
+
+    `kvstack local up` needs it. The cache is ~/.cache/kvstack (or $XDG_CACHE_HOME/kvstack, or
+    $KVSTACK_CACHE_DIR); the npm registry (or the mirror set in ~/.npmrc) is needed once.
+    """
+    from kvstack.local.install import install_wrangler
+
+    output = Output()
+    folder = install_wrangler(progress=output.info)
+    output.success(f"wrangler is installed in {folder}")
 
 
 @local_app.command("up")
@@ -116,11 +130,12 @@ def reset(
     """Stop everything and delete all local state: namespaces, KV data, tokens, outputs."""
     from kvstack.local.control import reset as wipe
 
+    output = Output()
     folder = find_root(root)
-    if not yes and not typer.confirm(f"delete all local Cloudflare state under {folder / '.kvstack/local'}?"):
+    if not yes and not output.confirm(f"delete all local Cloudflare state under {folder / '.kvstack/local'}?"):
         raise typer.Exit(1)
     wipe(folder)
-    Output().success("local state deleted")
+    output.success("local state deleted")
 
 
 @local_app.command("outputs")

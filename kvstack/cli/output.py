@@ -12,7 +12,7 @@ from rich.table import Table
 
 from kvstack.errors import KvstackError
 
-__all__ = ["Output"]
+__all__ = ["Output", "ProgressBar"]
 
 
 class Output:
@@ -62,6 +62,41 @@ class Output:
     def status(self, message: str) -> Any:
         """A spinner on stderr while long work runs (use as a context manager)."""
         return self.err.status(message)
+
+    def progress_bar(self, label: str, total: int) -> ProgressBar | None:
+        """A live bar on stderr when it is a terminal (stop it when done); None in logs and CI."""
+        if not self.err.is_terminal:
+            return None
+        return ProgressBar(self.err, label, total)
+
+    def confirm(self, question: str) -> bool:
+        """Ask a yes/no question (default no) on the terminal."""
+        import typer
+
+        return typer.confirm(question)
+
+
+class ProgressBar:
+    """``label [bar] n/total description``, transient: it disappears when stopped."""
+
+    def __init__(self, console: Console, label: str, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._progress = Progress(
+            TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+            console=console, transient=True,
+        )  # fmt: skip
+        self._progress.start()
+        self._task = self._progress.add_task("", total=total)
+
+    def describe(self, text: str) -> None:
+        self._progress.update(self._task, description=text)
+
+    def advance(self) -> None:
+        self._progress.advance(self._task)
+
+    def stop(self) -> None:
+        self._progress.stop()
 
 
 def _width(stream: Any) -> int | None:

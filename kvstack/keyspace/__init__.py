@@ -1,5 +1,10 @@
 """Key schemas of KV namespaces: patterns with typed placeholders, value schemas, TTL policy, scanning.
 
+The engine of the four keyspace homes: the data is the project's ``keyspaces/<name>.yaml`` (validated
+by ``kvstack/schemas/keyspace.schema.json``), loaded and applied here; the check suite's resource
+(``checks/resources/keyspace.py``) scans a namespace with it, and ``checks/keyspaces.py`` holds the
+checks that assert on the scan.
+
 load_keyspace(root, "codex-session").match("session:abc")   → KeyMatch
 scan_namespace(source, namespace_id, keyspace, sample=100)    → ScanReport with Findings
 """

@@ -143,7 +143,7 @@ def load_keyspaces(root: Path, names: Iterable[str]) -> dict[str, Keyspace]:
 
 
 def load_keyspace(root: Path, name: str) -> Keyspace:
-    """Load ``keyspaces/<name>.yaml``, validate it against schemas/keyspace.schema.json, compile its patterns."""
+    """Load ``keyspaces/<name>.yaml``, validate it (kvstack/schemas/keyspace.schema.json), compile its patterns."""
     relpath = f"{KEYSPACE_DIR}/{name}.yaml"
     path = root / relpath
     if not path.is_file():
@@ -151,7 +151,7 @@ def load_keyspace(root: Path, name: str) -> Keyspace:
         raise CatalogError(
             f"keyspace {name!r} has no file",
             file=relpath,
-            hint=f"create {relpath} (see schemas/keyspace.schema.json) or use one of: {known}",
+            hint=f"create {relpath} (see kvstack/schemas/keyspace.schema.json) or use one of: {known}",
         )
     doc = read_yaml(path, relpath)
     errors = sorted(

@@ -5,6 +5,8 @@ Cloudflare's API with the official SDK (so the emulator is held to the real clie
 are created (or found again by their unique title, so a second `local up` reuses them), Pages
 projects created or updated, account tokens created with their policies. The ids and token values
 the API answers flow into the program's exports, exactly as the provider's would.
+
+The SDK client is :mod:`kvstack.cloudflare`'s (its transport retries, its error map), as for the checks.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from kvstack.cloudflare import ApiSettings, CloudflareApi, connect
 from kvstack.errors import CloudflareError, LocalCloudflareError
-from kvstack.local.loopback import loopback_client
 
 if TYPE_CHECKING:
     import cloudflare
@@ -35,28 +37,22 @@ def apply_stack(
     Returns what `pulumi stack output --json --show-secrets` would print: the outputs document under
     ``names.OUTPUTS_EXPORT`` and the token values under ``names.TOKEN_VALUES_EXPORT``.
     """
-    import cloudflare
-
     from kvstack.engine import load_adapter, run_program
 
-    client = cloudflare.Cloudflare(
-        api_token=token,
-        base_url=f"{api_url}/client/v4",
-        max_retries=3,
-        timeout=30.0,
-        http_client=loopback_client(timeout=30.0),
-    )
-    try:
-        run = run_program(root, stack, local_api_mocks(client, load_adapter()), secret_config=secret_config)
-    finally:
-        client.close()
+    # Each resource names its account, and the mocks run one at a time. Writes may be sent again: the
+    # local Cloudflare's injected faults (`--faults`) answer before the request is handled.
+    settings = ApiSettings(account_id="", base_url=f"{api_url}/client/v4", concurrency=1, retry_writes=True)
+    with connect(token, settings) as api:
+        run = run_program(root, stack, local_api_mocks(api, load_adapter()), secret_config=secret_config)
     output: dict[str, Any] = run.stack_output(show_secrets=True)
     return output
 
 
-def local_api_mocks(client: cloudflare.Cloudflare, adapter: ModuleType) -> pulumi.runtime.Mocks:
-    """Mocks whose every resource is created through ``client`` (the official SDK)."""
+def local_api_mocks(api: CloudflareApi, adapter: ModuleType) -> pulumi.runtime.Mocks:
+    """Mocks whose every resource is created through ``api.sdk`` (the official SDK)."""
     import pulumi
+
+    client = api.sdk
 
     # Pulumi calls mocks from several threads; find-or-create must not race for one title.
     lock = threading.Lock()
@@ -66,7 +62,7 @@ def local_api_mocks(client: cloudflare.Cloudflare, adapter: ModuleType) -> pulum
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
             state = dict(args.inputs)
             account = str(state.get("accountId", ""))
-            with lock, _translated(f"{args.typ} {args.name}"):
+            with lock, api.errors(f"create {args.typ} {args.name} in the local Cloudflare"):
                 if args.typ == adapter.KV_NAMESPACE:
                     return _namespace(client, listings, adapter, account, state, args.resource_id), state
                 if args.typ == adapter.PAGES_PROJECT:
@@ -78,7 +74,7 @@ def local_api_mocks(client: cloudflare.Cloudflare, adapter: ModuleType) -> pulum
         def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
             if args.token == adapter.PERMISSION_GROUPS_LIST:
                 account = str(args.args.get("accountId", ""))
-                with _translated("permission groups"):
+                with api.errors("list permission groups of the local Cloudflare"):
                     groups = client.accounts.tokens.permission_groups.list(account_id=account)
                     results = [{"id": g.id, "name": g.name, "scopes": list(g.scopes or [])} for g in groups]
                 return {"accountId": account, "results": results}, []
@@ -202,30 +198,3 @@ def _account_token(
     state["status"] = "active"
     state["value"] = created.value
     return created.id
-
-
-class _translated:
-    """Turn the SDK's errors into kvstack's, naming what was being created."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> None:
-        import cloudflare
-
-        if isinstance(error, cloudflare.APIStatusError):
-            body = error.body if isinstance(error.body, dict) else {}
-            codes = tuple(int(e.get("code", 0)) for e in body.get("errors", []) if isinstance(e, dict))
-            raise CloudflareError(
-                f"the local Cloudflare refused {self.what}: HTTP {error.status_code} {error.message}",
-                status=error.status_code,
-                codes=codes,
-            ) from error
-        if isinstance(error, cloudflare.APIConnectionError):
-            raise LocalCloudflareError(
-                f"the local Cloudflare API did not answer while creating {self.what}",
-                hint="is `kvstack local up` running? see `kvstack local status`",
-            ) from error

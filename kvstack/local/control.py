@@ -2,9 +2,9 @@
 
 `up` runs, in this order:
 
-1. the reference apps copied into ``tree/``; if every app has a deployed view from the last `up`, one
-   `wrangler dev` started on those views (router + storage worker + apps; see ``runtime.py``), not
-   waited for: it boots while the next steps run;
+1. the reference apps copied into ``tree/`` (``apps.py``); if every app has a deployed view (``views.py``)
+   from the last `up`, one `wrangler dev` started on those views (router + storage worker + apps; see
+   ``runtime.py`` and ``router.py``), not waited for: it boots while the next steps run;
 2. the API server (``python -m kvstack.local.api``): the Cloudflare v4 subset, its own state under
    ``api/``, KV data through Miniflare's explorer API on the runtime's port (chosen up front);
 3. the stack's Pulumi program, applied through that API with the official SDK (``apply.py``):
@@ -35,25 +35,15 @@ from typing import Any
 from kvstack import names
 from kvstack.catalog import Catalog, load_catalog
 from kvstack.errors import LocalCloudflareError
+from kvstack.local.apps import AppSpec, app_specs, local_dev_vars, stage_reference_apps, write_dev_vars
 from kvstack.local.loopback import answer, loopback_client
-from kvstack.local.runtime import (
-    VIEW_VAR,
-    AppSpec,
-    LocalRuntime,
-    app_specs,
-    app_url,
-    deployed_view,
-    launch_runtime,
-    local_dev_vars,
-    read_wrangler_file,
-    section_table,
-    stage_reference_apps,
-    stop_runtime,
-    write_dev_vars,
-)
+from kvstack.local.router import app_url
+from kvstack.local.runtime import LocalRuntime, launch_runtime
 from kvstack.local.state import LocalState, ProcessRecord, atomic_write_text, local_outputs_file, state_dir
 from kvstack.local.upstash.launch import PROCESS_MARKERS as UPSTASH_PROCESS_MARKERS
-from kvstack.local.wrangler import free_port, node_environment, stop_process
+from kvstack.local.views import VIEW_VAR, deployed_view
+from kvstack.local.wrangler import free_port, node_environment, stop_process, stop_runtime
+from kvstack.wranglerfile import read_wrangler_file
 
 __all__ = ["Knobs", "down", "reset", "status", "up"]
 
@@ -325,10 +315,9 @@ def _register_scripts(api_url: str, token: str, catalog: Catalog, running: Mappi
         if app.kind != "worker" or app.name not in running:
             continue
         worker = running[app.name]
-        section = section_table(read_wrangler_file(worker.config), worker.section)
         bindings = [
-            {"type": "kv_namespace", "name": entry.get("binding"), "namespace_id": entry.get("id")}
-            for entry in section.get("kv_namespaces") or []
+            {"type": "kv_namespace", "name": str(entry.get("binding")), "namespace_id": str(entry.get("id"))}
+            for entry in read_wrangler_file(worker.config).kv_bindings(worker.section)
         ]
         register_script(api_url, token, worker.worker, bindings)
 

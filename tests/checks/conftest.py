@@ -23,6 +23,7 @@ from kvstack.catalog import load_catalog
 from kvstack.outputs import read_outputs_file
 from kvstack.permissions import account_resource, group_by_name
 from kvstack.render import plan_render, write_plan
+from kvstack.workers import REFERENCE_APPS_DIR
 from tests.fakecloudflare import ACCOUNT, TOKEN, FakeCloudflare
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,7 +137,7 @@ def _build(tmp: Path, fake: FakeCloudflare) -> World:
     (root / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
     shutil.copytree(ROOT / "keyspaces", root / "keyspaces")
     for app in ("dubai-app-front", "codex", "pickmyclass"):
-        shutil.copytree(ROOT / "local" / "apps" / app, root / "apps" / app)
+        shutil.copytree(REFERENCE_APPS_DIR / app, root / "apps" / app)
     catalog = load_catalog(root, "dev")
     now = time.time()
     expires = _iso(now + 400 * DAY)

@@ -32,14 +32,9 @@ from checks.resources import poll
 from checks.runner import RunOutcome, run_checks
 from kvstack.cloudflare import ApiSettings, CloudflareApi, connect
 from kvstack.local import control
-from kvstack.local.runtime import (
-    LOCAL_LOGIN_USER,
-    LOCAL_WEBHOOK_SECRET,
-    TRUSTED_CLIENT_HEADER,
-    AppSpec,
-    deployed_view,
-)
+from kvstack.local.apps import LOCAL_LOGIN_USER, LOCAL_WEBHOOK_SECRET, TRUSTED_CLIENT_HEADER, AppSpec
 from kvstack.local.state import LocalState, local_outputs_file, state_dir
+from kvstack.local.views import deployed_view
 from kvstack.permissions import account_resource, group_by_name
 from kvstack.schemas import validator
 

@@ -12,12 +12,12 @@ import pytest
 from kvstack import names
 from kvstack.engine import ProgramRun
 from kvstack.errors import CatalogError
-from tests.infra.conftest import (
+from kvstack.schemas import load_schema
+from tests.pulumi_fake import (
     ACCOUNT_TOKEN,
     FAKE_GROUPS,
     KV_NAMESPACE,
     PAGES_PROJECT,
-    ROOT,
     Doc,
     FakeCloudflare,
     catalog_copy,
@@ -186,7 +186,7 @@ def test_token_values_are_secret_and_only_in_the_secret_export(program: ProgramR
 
 def test_outputs_document_validates_and_carries_the_ids_that_were_created(program: ProgramRun) -> None:
     document = program.export(names.OUTPUTS_EXPORT)
-    schema = json.loads((ROOT / "schemas" / "outputs.schema.json").read_text())
+    schema = load_schema("outputs")
     jsonschema.validate(document, schema)
     ids = titles_to_ids(program)
     for app in document["apps"].values():

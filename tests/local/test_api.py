@@ -24,8 +24,9 @@ import uvicorn
 
 from kvstack.local.api import Settings, asgi_app
 from kvstack.local.api.app import KnobsMiddleware
-from kvstack.local.wrangler import PROJECT_ROOT, free_port, node_environment, start_wrangler_dev, wrangler_command
+from kvstack.local.wrangler import free_port, node_environment, start_wrangler_dev, wrangler_command
 from kvstack.permissions import account_resource, group_by_name
+from kvstack.workers import STORAGE_DIR
 
 pytestmark = [pytest.mark.runtime, pytest.mark.xdist_group("local-api")]
 
@@ -55,7 +56,7 @@ class Api:
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     folder = tmp_path_factory.mktemp("local-api")
     storage = start_wrangler_dev(
-        PROJECT_ROOT / "local" / "storage" / "wrangler.toml",
+        STORAGE_DIR / "wrangler.toml",
         name="storage",
         persist_to=folder / "storage",
         log_file=folder / "storage.log",

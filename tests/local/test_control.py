@@ -20,8 +20,9 @@ import httpx
 import pytest
 
 from kvstack.catalog import load_catalog
-from kvstack.local.runtime import DEPLOYED_CONFIG, VIEW_VAR, AppSpec, deployed_view
+from kvstack.local.apps import AppSpec
 from kvstack.local.state import local_outputs_file
+from kvstack.local.views import DEPLOYED_CONFIG, VIEW_VAR, deployed_view
 from kvstack.outputs import read_outputs_file
 from kvstack.render import plan_render
 from tests.cli.conftest import ROOT, run_kvstack

@@ -15,7 +15,8 @@ from typing import Any, Literal
 import pytest
 
 from kvstack.catalog import load_catalog
-from kvstack.local.wrangler import PROJECT_ROOT, node_environment, wrangler_command
+from kvstack.local.install import node_packages_dir
+from kvstack.local.wrangler import node_environment, wrangler_command
 from kvstack.outputs import parse_outputs
 from kvstack.render import KvBinding, WranglerSpec, plan_render, render_wrangler, write_plan
 from tests.render.conftest import outputs_document
@@ -32,7 +33,7 @@ def read_configs(cases: list[dict[str, Any]], work: Path) -> list[dict[str, Any]
     case_file = work / "cases.json"
     case_file.write_text(json.dumps(cases))
     result = subprocess.run(
-        [node, str(READ_CONFIG), str(PROJECT_ROOT / "local" / "node_modules" / "wrangler"), str(case_file)],
+        [node, str(READ_CONFIG), str(node_packages_dir() / "node_modules" / "wrangler"), str(case_file)],
         capture_output=True,
         text=True,
         env=node_environment(),

@@ -5,30 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
-from kvstack.errors import LocalCloudflareError
+from kvstack.cloudflare import envelope_error, mapped_errors
 from kvstack.local.loopback import loopback_client
 
 __all__ = ["clear_requests", "register_script", "request_log", "set_knobs"]
 
 
 def _call(method: str, url: str, token: str, **kwargs: Any) -> Any:
-    try:
-        with loopback_client(timeout=30.0) as client:
-            response = client.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
-    except httpx.HTTPError as exc:
-        raise LocalCloudflareError(
-            f"the local API did not answer {method} {url}: {exc}", hint="is `kvstack local up` running?"
-        ) from exc
+    """The result of an admin route; errors mapped by :mod:`kvstack.cloudflare` like every API call's."""
+    what = f"{method} {url}"
+    with mapped_errors(what, where=url), loopback_client(timeout=30.0) as client:
+        response = client.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
     try:
         body = response.json()
     except ValueError:
         body = None
-    if not isinstance(body, dict):
-        raise LocalCloudflareError(f"{method} {url} answered HTTP {response.status_code} without a JSON envelope")
-    if not body.get("success"):
-        raise LocalCloudflareError(f"{method} {url} failed: {body.get('errors')}")
+    if not isinstance(body, dict) or not body.get("success"):
+        raise envelope_error(what, response.status_code, body)
     return body.get("result")
 
 

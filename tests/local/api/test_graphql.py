@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from kvstack.local.api import Settings, asgi_app
-from kvstack.local.wrangler import PROJECT_ROOT, start_wrangler_dev
+from kvstack.local.wrangler import start_wrangler_dev
 from kvstack.permissions import account_resource, group_by_name
+from kvstack.workers import STORAGE_DIR
 
 pytestmark = [pytest.mark.runtime]
 
@@ -94,7 +95,7 @@ class Api:
 def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("graphql-storage")
     worker = start_wrangler_dev(
-        PROJECT_ROOT / "local" / "storage" / "wrangler.toml",
+        STORAGE_DIR / "wrangler.toml",
         name="storage",
         persist_to=folder / "storage",
         log_file=folder / "storage.log",

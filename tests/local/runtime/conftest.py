@@ -1,6 +1,6 @@
 """Fixtures for the runtime tests: the reference apps on real wrangler/Miniflare, once per module.
 
-The apps are staged from local/apps into a temporary folder and their placeholder namespace ids are
+The apps are staged from kvstack/workers/apps into a temporary folder and their placeholder namespace ids are
 replaced with fixed test ids (a stand-in for `kvstack render`, which these tests do not depend on).
 """
 
@@ -19,15 +19,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from kvstack.local.runtime import (
-    LOCAL_WEBHOOK_SECRET,
-    AppSpec,
-    LocalRuntime,
-    local_dev_vars,
-    stage_reference_apps,
-    start_runtime,
-    write_dev_vars,
-)
+from kvstack.local.apps import LOCAL_WEBHOOK_SECRET, AppSpec, local_dev_vars, stage_reference_apps, write_dev_vars
+from kvstack.local.runtime import LocalRuntime, start_runtime
 
 # The apps of the dev stack and the section each runs (Pulumi.dev.yaml: codex runs env.staging).
 DEV_APPS: dict[str, tuple[str, str]] = {

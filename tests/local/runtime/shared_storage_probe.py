@@ -35,8 +35,10 @@ from urllib.parse import quote
 
 import httpx
 
-from kvstack.local.runtime import STORAGE_DIR, AppSpec, start_runtime
+from kvstack.local.apps import AppSpec
+from kvstack.local.runtime import start_runtime
 from kvstack.local.wrangler import WranglerProcess, start_wrangler_dev
+from kvstack.workers import STORAGE_DIR
 
 PROBE_DIR = Path(__file__).parent / "probe"
 NAMESPACE = "0000000000000000000000000000beef"

@@ -10,7 +10,7 @@ from functools import partial
 
 import pytest
 
-from kvstack.local.runtime import LOCAL_LOGIN_PASSWORD, LOCAL_LOGIN_USER, LOCAL_WEBHOOK_SECRET, TRUSTED_CLIENT_HEADER
+from kvstack.local.apps import LOCAL_LOGIN_PASSWORD, LOCAL_LOGIN_USER, LOCAL_WEBHOOK_SECRET, TRUSTED_CLIENT_HEADER
 from tests.local.runtime.conftest import Explorer, Stack, drop_binding, smoke_id, start_stack
 
 pytestmark = [pytest.mark.runtime, pytest.mark.xdist_group("runtime")]

@@ -86,7 +86,8 @@ def test_stop_runtime_from_another_process_stops_wrangler_and_workerd(tmp_path: 
     members = subprocess.run(ps, check=True, capture_output=True, text=True).stdout.split()
     assert "workerd" in members, members
     code = (
-        f"import sys; from kvstack.local.runtime import stop_runtime; sys.exit(0 if stop_runtime({runtime.pid}) else 3)"
+        "import sys; from kvstack.local.wrangler import stop_runtime; "
+        f"sys.exit(0 if stop_runtime({runtime.pid}) else 3)"
     )
     stopped = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert stopped.returncode == 0, stopped.stderr

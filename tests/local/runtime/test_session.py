@@ -8,7 +8,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from kvstack.local.runtime import LOCAL_LOGIN_PASSWORD, LOCAL_LOGIN_USER, TRUSTED_CLIENT_HEADER
+from kvstack.local.apps import LOCAL_LOGIN_PASSWORD, LOCAL_LOGIN_USER, TRUSTED_CLIENT_HEADER
 from tests.local.runtime.conftest import Stack, namespace_id, smoke_id
 
 pytestmark = [pytest.mark.runtime, pytest.mark.xdist_group("runtime")]

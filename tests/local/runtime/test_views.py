@@ -18,17 +18,10 @@ import pytest
 
 from kvstack.errors import LocalCloudflareError
 from kvstack.local import runtime as runtime_module
-from kvstack.local.runtime import (
-    VIEW_VAR,
-    AppSpec,
-    LocalRuntime,
-    deployed_view,
-    launch_runtime,
-    local_dev_vars,
-    stage_reference_apps,
-    stop_runtime,
-    write_dev_vars,
-)
+from kvstack.local.apps import AppSpec, local_dev_vars, stage_reference_apps, write_dev_vars
+from kvstack.local.runtime import LocalRuntime, launch_runtime
+from kvstack.local.views import VIEW_VAR, deployed_view
+from kvstack.local.wrangler import stop_runtime
 from tests.local.runtime.conftest import DEV_APPS, fake_render, namespace_id
 
 pytestmark = [pytest.mark.runtime, pytest.mark.xdist_group("runtime")]
@@ -114,9 +107,10 @@ def test_wait_ready_returns_once_every_app_runs_the_rewritten_view(tmp_path: Pat
         runtime.stop()
 
 
-def router_answers(runtime: LocalRuntime) -> bool:
+def router_answers(runtime: LocalRuntime, *, timeout: float = 5) -> bool:
+    """True if the router answers; a reload in progress may hold the answer back for seconds on a busy machine."""
     try:
-        httpx.get(f"{runtime.url}/__kvstack/apps", timeout=5)
+        httpx.get(f"{runtime.url}/__kvstack/apps", timeout=timeout)
     except httpx.TransportError:
         return False
     return True
@@ -128,7 +122,7 @@ def test_load_views_writes_a_changed_view_only_once_wrangler_answers(tmp_path: P
     launched = runtime.pid
     try:
         runtime.load_views(specs)
-        assert router_answers(runtime), "a changed view was written while wrangler was still starting"
+        assert router_answers(runtime, timeout=60), "a changed view was written while wrangler was still starting"
         runtime.wait_ready()
         for spec in specs:
             health = httpx.get(f"{runtime.app(spec.name).url}/health", timeout=10).json()

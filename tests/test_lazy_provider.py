@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kvstack.lazy_provider import import_lazily
-from tests.infra.conftest import ROOT
+from tests.pulumi_fake import ROOT
 
 # Prints, for every public name of pulumi_cloudflare, where the object behind it comes from.
 _SURFACE = """
@@ -54,7 +54,7 @@ def test_the_lazy_package_has_the_same_names_bound_to_the_same_objects() -> None
 
 def test_the_program_loads_only_the_resource_modules_it_uses() -> None:
     code = (
-        "import json, sys; from tests.infra.conftest import run; run('dev');"
+        "import json, sys; from tests.pulumi_fake import run; run('dev');"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('pulumi_cloudflare.'))))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)

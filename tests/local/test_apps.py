@@ -1,11 +1,8 @@
-"""kvstack.local.runtime without wrangler: sections, specs, worker names, staging, .dev.vars, stopping."""
+"""kvstack.local.apps: which apps run and in which section, the reference apps' files, staging, .dev.vars."""
 
 from __future__ import annotations
 
-import json
-import os
 import stat
-import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -16,18 +13,10 @@ import pytest
 from kvstack import names
 from kvstack.catalog import load_catalog
 from kvstack.errors import LocalCloudflareError
-from kvstack.local.runtime import (
-    REFERENCE_APPS_DIR,
-    AppSpec,
-    app_specs,
-    local_dev_vars,
-    stage_reference_apps,
-    start_runtime,
-    stop_runtime,
-    worker_name,
-    write_dev_vars,
-)
-from kvstack.local.wrangler import PROJECT_ROOT
+from kvstack.local.apps import AppSpec, app_specs, local_dev_vars, stage_reference_apps, write_dev_vars
+from kvstack.workers import REFERENCE_APPS_DIR
+
+ROOT = Path(__file__).resolve().parents[2]
 
 REFERENCE_APPS = ["codex", "dubai-app-front", "pickmyclass"]
 
@@ -46,7 +35,7 @@ def section(data: dict[str, Any], name: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("stack", "codex_section"), [("dev", "env.staging"), ("prod", "env.production")])
 def test_app_specs_follow_the_catalog(tmp_path: Path, stack: str, codex_section: str) -> None:
-    specs = app_specs(load_catalog(PROJECT_ROOT, stack), tmp_path)
+    specs = app_specs(load_catalog(ROOT, stack), tmp_path)
     assert specs == [
         AppSpec("dubai-app-front", tmp_path / "dubai-app-front" / "wrangler.toml", "top"),
         AppSpec("pickmyclass", tmp_path / "pickmyclass" / "wrangler.jsonc", "top"),
@@ -56,7 +45,7 @@ def test_app_specs_follow_the_catalog(tmp_path: Path, stack: str, codex_section:
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_reference_files_carry_a_placeholder_for_every_binding_of_every_owned_section(stack: str) -> None:
-    catalog = load_catalog(PROJECT_ROOT, stack)
+    catalog = load_catalog(ROOT, stack)
     for app in catalog.apps:
         if app.wrangler is None:
             continue
@@ -128,81 +117,3 @@ def test_local_dev_vars_document_the_local_secrets() -> None:
 def write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
-
-
-def test_worker_name_under_env_is_name_dash_env_unless_the_section_names_itself(tmp_path: Path) -> None:
-    plain = write(tmp_path / "a.toml", 'name = "app"\n')
-    named = write(tmp_path / "b.toml", 'name = "app"\n[env.staging]\nname = "app-stg"\n')
-    jsonc = write(tmp_path / "c.jsonc", '// c\n{"name": "j",}\n')
-    assert worker_name(plain, None) == "app"
-    assert worker_name(plain, "staging") == "app-staging"
-    assert worker_name(named, "staging") == "app-stg"
-    assert worker_name(jsonc, "production") == "j-production"
-    with pytest.raises(LocalCloudflareError, match="has no `name`"):
-        worker_name(write(tmp_path / "d.toml", 'main = "x.js"\n'), None)
-    with pytest.raises(LocalCloudflareError, match="does not parse"):
-        worker_name(write(tmp_path / "e.toml", "name = \n"), None)
-
-
-def test_apps_needing_different_envs_cannot_share_a_runtime(tmp_path: Path) -> None:
-    a = write(tmp_path / "a.toml", 'name = "a"\n')
-    b = write(tmp_path / "b.toml", 'name = "b"\n')
-    specs = [AppSpec("a", a, "env.staging"), AppSpec("b", b, "env.production")]
-    with pytest.raises(LocalCloudflareError, match=r"different wrangler environments \(production, staging\)"):
-        start_runtime(specs, persist_to=tmp_path, log_dir=tmp_path, work_dir=tmp_path)
-
-
-def test_a_top_level_app_with_the_same_env_section_is_refused(tmp_path: Path) -> None:
-    a = write(tmp_path / "a.toml", 'name = "a"\n')
-    b = write(tmp_path / "b.toml", 'name = "b"\n[env.staging]\nname = "b"\n')
-    with pytest.raises(LocalCloudflareError, match=r"app b should run its top level.*\[env\.staging\]"):
-        start_runtime(
-            [AppSpec("a", a, "env.staging"), AppSpec("b", b)], persist_to=tmp_path, log_dir=tmp_path, work_dir=tmp_path
-        )
-
-
-@pytest.mark.parametrize("name", ["Codex", "__kvstack", "a/b", ""])
-def test_app_names_must_be_usable_as_routes(tmp_path: Path, name: str) -> None:
-    config = write(tmp_path / "a.toml", 'name = "a"\n')
-    with pytest.raises(LocalCloudflareError, match="cannot be a route"):
-        start_runtime([AppSpec(name, config)], persist_to=tmp_path, log_dir=tmp_path, work_dir=tmp_path)
-
-
-def test_two_apps_with_one_worker_name_are_refused(tmp_path: Path) -> None:
-    a = write(tmp_path / "a.toml", 'name = "same"\n')
-    b = write(tmp_path / "b.toml", 'name = "same"\n')
-    with pytest.raises(LocalCloudflareError, match="several apps are named same"):
-        start_runtime([AppSpec("a", a), AppSpec("b", b)], persist_to=tmp_path, log_dir=tmp_path, work_dir=tmp_path)
-
-
-def test_stop_runtime_leaves_a_recorded_pid_that_is_not_wrangler_alone() -> None:
-    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
-    try:
-        assert stop_runtime(other.pid) is False
-        assert other.poll() is None
-    finally:
-        other.kill()
-        other.wait()
-
-
-def test_stop_runtime_of_a_gone_pid_is_false() -> None:
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    assert stop_runtime(gone.pid) is False
-
-
-def test_record_is_json(tmp_path: Path) -> None:
-    from kvstack.local.runtime import LocalRuntime, RunningApp
-
-    runtime = LocalRuntime(
-        url="http://127.0.0.1:1",
-        port=1,
-        pid=os.getpid(),
-        log_file=tmp_path / "log",
-        persist_to=tmp_path,
-        env="staging",
-        apps={"codex": RunningApp("codex", "http://127.0.0.1:1/codex", 1, os.getpid(), "codex-staging", tmp_path, "x")},
-    )
-    again = LocalRuntime.from_record(json.loads(json.dumps(runtime.record())))
-    assert again.apps == runtime.apps
-    assert again.record() == runtime.record()

@@ -8,7 +8,7 @@
 //   /<app>/<path>             -> the app, which sees /<path> (query string and body unchanged)
 //   /<app>/__scheduled?cron=  -> the app's scheduled() handler; JSON {outcome, noRetry}
 //   /__kvstack/apps           -> JSON {"apps": {"<app>": "<worker name>"}}
-//   anything else             -> the storage worker (local/storage), when it runs here
+//   anything else             -> the storage worker (kvstack/workers/storage), when it runs here
 //   /cdn-cgi/...              -> never reaches this worker: Miniflare serves its explorer API there
 //
 // runtime.py generates this worker's wrangler file: one service binding per app and the vars

@@ -1,4 +1,4 @@
-"""The JSON Schemas in schemas/, loaded once, and validation errors turned into readable lines.
+"""The JSON Schemas kvstack ships (``kvstack/schemas/*.schema.json``), loaded once; errors as readable lines.
 
 JSON Schema's ``pattern`` is an ECMA-262 regular expression, where ``$`` matches only at the very end;
 the jsonschema package runs it through Python's ``re.search``, where ``$`` also matches before a final
@@ -21,12 +21,12 @@ from jsonschema.exceptions import ValidationError
 
 __all__ = ["SCHEMA_DIR", "describe_error", "ecma_validator", "load_schema", "validator"]
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent
 
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """The schema ``schemas/<name>.schema.json`` as a dict."""
+    """The schema ``kvstack/schemas/<name>.schema.json`` as a dict."""
     with (SCHEMA_DIR / f"{name}.schema.json").open(encoding="utf-8") as handle:
         schema: dict[str, Any] = json.load(handle)
     return schema

@@ -1,308 +1,56 @@
-"""The adapter over the official Cloudflare SDK: every call kvstack makes to the Cloudflare API (real or local).
-
-One place owns how requests are sent::
+"""The Cloudflare operations kvstack needs, over the official SDK, and the SDK clients of every caller.
 
     CloudflareApi ── the operations kvstack needs (namespaces, keys, bulk get, Pages, scripts, tokens)
       └─ cloudflare.Cloudflare (the SDK, max_retries=0) ── paths, auth, bodies
            └─ httpx.Client ── ResilientTransport ── RateLimiter (shared) ── Budget (shared) ── network
 
-Why retries live in the transport and the SDK's own are off (``max_retries=0``): the SDK ignores a
-``Retry-After`` above 60 s and then backs off for at most 8 s, straight back into the limit; its retries
-are invisible to budget accounting and bypass a shared rate limiter; and two retry layers multiply
-attempts. In the transport every attempt, first or retried, waits for the one limiter, is counted,
-and a 429's ``Retry-After`` pauses every thread at once.
-
-Everything that fails is re-raised as a :class:`~kvstack.errors.CloudflareError` (or its subclasses)
-with the method, the path and Cloudflare's codes. Token values never appear in messages.
+:func:`connect` builds one for the checks and audit; :func:`sdk_client` gives code that needs the SDK's
+typed models (the local apply) the same client, transport and error map.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import random
-import re
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import cloudflare
 import httpx
 
-from kvstack.errors import AuthenticationError, CloudflareError, RateLimitedError
+from kvstack.cloudflare._budget import Budget
+from kvstack.cloudflare._errors import envelope_error, mapped_errors
+from kvstack.cloudflare._limiter import DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW, RateLimiter
+from kvstack.cloudflare._transport import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_WAIT, ResilientTransport
+from kvstack.errors import CloudflareError
 from kvstack.keyspace.limits import BULK_GET_MAX_KEYS, BULK_WRITE_MAX_ITEMS, LIST_KEYS_MAX
 from kvstack.keyspace.scan import ListedKey
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
-    "DEFAULT_MAX_ATTEMPTS",
-    "DEFAULT_RATE_LIMIT",
-    "DEFAULT_RATE_WINDOW",
+    "DEFAULT_TIMEOUT",
     "ApiSettings",
-    "Budget",
     "CloudflareApi",
     "KvEntry",
     "Namespace",
-    "RateLimiter",
-    "ResilientTransport",
     "connect",
 ]
 
-# Cloudflare's global API limit: 1,200 requests per 5 minutes per user or token.
-DEFAULT_RATE_LIMIT: Final = 1200
-DEFAULT_RATE_WINDOW: Final = 300.0
 DEFAULT_CONCURRENCY: Final = 8
-# With 10% 429s, 5% 500s and 2% dropped connections, 10 attempts fail together about once in 10^8 requests.
-DEFAULT_MAX_ATTEMPTS: Final = 10
-# A Retry-After longer than this is not waited out: the run fails with RateLimitedError instead.
-DEFAULT_MAX_RETRY_WAIT: Final = 300.0
 DEFAULT_TIMEOUT: Final = 30.0
 
-_RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
-_IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-# POSTs that read or delete, so sending them twice is harmless (a GraphQL analytics query only reads).
-_SAFE_POST_RE: Final = re.compile(r"(/storage/kv/namespaces/[^/]+/bulk/(get|delete)|/graphql)$")
-_KV_PATH_RE: Final = re.compile(r"/accounts/[^/]+/storage/kv/namespaces/[^/]+/(keys|values/.+|metadata/.+|bulk(/.+)?)$")
-
 T = TypeVar("T")
-
-
-class RateLimiter:
-    """At most ``limit`` requests in any ``window`` seconds, shared by every thread; a 429 pauses all.
-
-    A sliding log of send times: a request waits until the oldest send in the window has aged out.
-    ``clock`` and ``sleep`` are injectable so tests never wait on the wall clock.
-    """
-
-    def __init__(
-        self,
-        limit: int = DEFAULT_RATE_LIMIT,
-        window: float = DEFAULT_RATE_WINDOW,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if limit < 1 or window <= 0:
-            raise ValueError("a rate limit needs limit >= 1 and window > 0")
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self.sleep = sleep
-        self._sent: deque[float] = deque()
-        self._paused_until = 0.0
-        self._lock = threading.Lock()
-        self.waited = 0.0
-
-    def acquire(self) -> float:
-        """Block until a request may be sent; returns the seconds waited."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = self.clock()
-                while self._sent and self._sent[0] <= now - self.window:
-                    self._sent.popleft()
-                wait = self._paused_until - now
-                if len(self._sent) >= self.limit:
-                    wait = max(wait, self._sent[0] + self.window - now)
-                if wait <= 0:
-                    self._sent.append(now)
-                    self.waited += waited
-                    return waited
-            self.sleep(wait)
-            waited += wait
-
-    def pause(self, seconds: float) -> None:
-        """Cloudflare said ``Retry-After: seconds``: nobody sends before then."""
-        with self._lock:
-            self._paused_until = max(self._paused_until, self.clock() + seconds)
-
-
-@dataclass
-class Budget:
-    """What a run spent, counted at the transport: every attempt is an API request.
-
-    KV operations are counted as Cloudflare bills them and only when they succeeded: a bulk get of
-    100 keys is 100 reads, a list page is 1 list, a bulk delete of n keys is n deletes.
-    """
-
-    api_requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    server_errors: int = 0
-    connection_errors: int = 0
-    kv_reads: int = 0
-    kv_writes: int = 0
-    kv_deletes: int = 0
-    kv_lists: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, count in counts.items():
-                setattr(self, name, getattr(self, name) + count)
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return {
-                "api_requests": self.api_requests,
-                "retries": self.retries,
-                "rate_limited": self.rate_limited,
-                "server_errors": self.server_errors,
-                "connection_errors": self.connection_errors,
-                "kv_reads": self.kv_reads,
-                "kv_writes": self.kv_writes,
-                "kv_deletes": self.kv_deletes,
-                "kv_lists": self.kv_lists,
-            }
-
-    def count_kv(self, request: httpx.Request, body: bytes) -> None:
-        """Count the KV operations of a request that succeeded."""
-        found = _KV_PATH_RE.search(request.url.path)
-        if found is None:
-            return
-        kind, method = found.group(1), request.method
-        if kind == "keys" and method == "GET":
-            self.add(kv_lists=1)
-        elif kind.startswith(("values/", "metadata/")):
-            name = {"GET": "kv_reads", "PUT": "kv_writes", "DELETE": "kv_deletes"}.get(method)
-            if name:
-                self.add(**{name: 1})
-        elif kind == "bulk/get":
-            self.add(kv_reads=len(_json_field(body, "keys")))
-        elif kind == "bulk" and method == "PUT":
-            self.add(kv_writes=len(_json_list(body)))
-        elif kind == "bulk/delete" or (kind == "bulk" and method == "DELETE"):
-            self.add(kv_deletes=len(_json_list(body)))
-
-
-def _json_list(body: bytes) -> list[Any]:
-    try:
-        data = json.loads(body or b"[]")
-    except ValueError:
-        return []
-    return data if isinstance(data, list) else []
-
-
-def _json_field(body: bytes, name: str) -> list[Any]:
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        return []
-    value = data.get(name) if isinstance(data, dict) else None
-    return value if isinstance(value, list) else []
-
-
-def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds: a number, or an HTTP date; None when absent or unreadable."""
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        parsed = email.utils.parsedate_tz(raw)
-        if parsed is None:
-            return None
-        return max(0.0, float(email.utils.mktime_tz(parsed)) - (time.time() if now is None else now))
-
-
-class ResilientTransport(httpx.BaseTransport):
-    """Retries 429, 5xx and dropped connections around a real transport, through one limiter and budget.
-
-    A response body is read inside the retry loop, so a connection dropped mid-body is retried too.
-    A request that may change state (a POST other than bulk get/delete) is retried after a dropped
-    connection or a 5xx only if it never reached the server.
-    """
-
-    def __init__(
-        self,
-        inner: httpx.BaseTransport,
-        *,
-        limiter: RateLimiter,
-        budget: Budget,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT,
-        backoff_base: float = 0.25,
-        backoff_cap: float = 8.0,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.inner = inner
-        self.limiter = limiter
-        self.budget = budget
-        self.max_attempts = max_attempts
-        self.max_retry_wait = max_retry_wait
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.sleep = sleep
-        self.rng = rng or random.Random()
-
-    def backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter: base·2^(attempt-1), capped, times 0.5–1."""
-        ceiling = min(self.backoff_cap, self.backoff_base * 2.0 ** (attempt - 1))
-        return ceiling * (0.5 + self.rng.random() / 2)
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        body = request.read()
-        safe = request.method in _IDEMPOTENT_METHODS or (
-            request.method == "POST" and _SAFE_POST_RE.search(request.url.path) is not None
-        )
-        attempt = 0
-        while True:
-            attempt += 1
-            last = attempt >= self.max_attempts
-            self.limiter.acquire()
-            self.budget.add(api_requests=1)
-            try:
-                response = self.inner.handle_request(request)
-                try:
-                    response.read()
-                except BaseException:
-                    response.close()
-                    raise
-            except httpx.TransportError as exc:
-                self.budget.add(connection_errors=1)
-                never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-                if last or not (safe or never_sent):
-                    raise
-                self.budget.add(retries=1)
-                self.sleep(self.backoff(attempt))
-                continue
-            status = response.status_code
-            if status in _RETRY_STATUSES:
-                if status == 429:
-                    self.budget.add(rate_limited=1)
-                else:
-                    self.budget.add(server_errors=1)
-                if not last and (status == 429 or safe):
-                    wait = retry_after_seconds(response.headers)
-                    if wait is not None and wait > self.max_retry_wait:
-                        return response  # the SDK raises; the adapter maps it to RateLimitedError
-                    response.close()
-                    self.budget.add(retries=1)
-                    if status == 429:
-                        # Everyone waits: the limit is per token, not per thread.
-                        self.limiter.pause(wait if wait is not None else self.backoff(attempt))
-                    else:
-                        self.sleep(wait if wait is not None else self.backoff(attempt))
-                    continue
-            if 200 <= status < 300:
-                self.budget.count_kv(request, body)
-            return response
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @dataclass(frozen=True)
 class ApiSettings:
     """Where the API is and how hard kvstack may use it."""
 
-    account_id: str
+    account_id: str  # of CloudflareApi's operations; "" for an SDK user naming the account per call
     base_url: str | None = None  # None: https://api.cloudflare.com/client/v4
     rate_limit: int = DEFAULT_RATE_LIMIT
     rate_window: float = DEFAULT_RATE_WINDOW
@@ -310,6 +58,8 @@ class ApiSettings:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT
     timeout: float = DEFAULT_TIMEOUT
+    # Retry a POST that may have changed state after a 5xx or a dropped connection (see ResilientTransport).
+    retry_writes: bool = False
 
 
 @dataclass(frozen=True)
@@ -351,9 +101,20 @@ class _Shared:
             max_retry_wait=settings.max_retry_wait,
             sleep=sleep,
             rng=rng,
+            retry_writes=settings.retry_writes,
         )
         self.http = httpx.Client(transport=self.transport, timeout=settings.timeout, follow_redirects=True)
         self.pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="kvstack-cf")
+
+    def sdk(self, token: str) -> cloudflare.Cloudflare:
+        """The official SDK speaking with ``token`` through this run's transport."""
+        return cloudflare.Cloudflare(
+            api_token=token,
+            base_url=self.settings.base_url,
+            max_retries=0,  # retries are the transport's; see _transport.py
+            http_client=self.http,
+            timeout=self.settings.timeout,
+        )
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -387,13 +148,7 @@ class CloudflareApi:
         self._shared = shared
         self._owner = owner
         self.account_id = shared.settings.account_id
-        self.sdk = cloudflare.Cloudflare(
-            api_token=token,
-            base_url=shared.settings.base_url,
-            max_retries=0,  # retries are the transport's; see the module docstring
-            http_client=shared.http,
-            timeout=shared.settings.timeout,
-        )
+        self.sdk = shared.sdk(token)
 
     def __repr__(self) -> str:
         return f"CloudflareApi(account_id={self.account_id!r}, base_url={self._shared.settings.base_url!r})"
@@ -429,26 +184,24 @@ class CloudflareApi:
     def _call(self, what: str, call: Callable[[], Any], *, missing_ok: bool = False) -> Any:
         """Run an SDK raw-response call; the envelope's ``result`` as JSON data, None if 404 and ``missing_ok``."""
         try:
-            raw = call()
-        except cloudflare.APIStatusError as exc:
-            if missing_ok and exc.status_code == 404:
+            with self.errors(what):
+                raw = call()
+        except CloudflareError as error:
+            if missing_ok and error.status == 404:
                 return None
-            raise _status_error(what, exc) from exc
-        except cloudflare.APIConnectionError as exc:
-            cause = exc.__cause__ or exc
-            raise CloudflareError(
-                f"{what}: could not reach the Cloudflare API at {self.sdk.base_url} "
-                f"after {self.settings.max_attempts} attempts ({type(cause).__name__}: {cause})",
-                hint="check the network or that `kvstack local up` is running",
-            ) from exc
+            raise
         http: httpx.Response = raw.http_response
         try:
             envelope = http.json()
         except ValueError as exc:
-            raise CloudflareError(f"{what}: the API answered HTTP {http.status_code} with non-JSON") from exc
+            raise envelope_error(what, http.status_code, None) from exc
         if not isinstance(envelope, dict) or envelope.get("success") is False:
-            raise CloudflareError(f"{what}: the API answered an error envelope: {_errors_text(envelope)}")
+            raise envelope_error(what, http.status_code, envelope)
         return envelope
+
+    def errors(self, what: str) -> AbstractContextManager[None]:
+        """A block whose SDK and httpx errors become kvstack's typed errors, naming ``what`` was being done."""
+        return mapped_errors(what, where=str(self.sdk.base_url), attempts=self.settings.max_attempts)
 
     # -- namespaces -------------------------------------------------------------------------------
 
@@ -656,47 +409,3 @@ def _listed(item: Mapping[str, Any]) -> ListedKey:
     if "metadata" in item:
         return ListedKey(item["name"], exp, item["metadata"])
     return ListedKey(item["name"], exp)
-
-
-def _errors_text(body: object) -> str:
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if not errors:
-        return "no error details"
-    return "; ".join(
-        f"{e.get('code', '?')} {e.get('message', '')}".strip() if isinstance(e, dict) else str(e) for e in errors
-    )
-
-
-def _codes(body: object) -> tuple[int, ...]:
-    errors = body.get("errors") if isinstance(body, dict) else None
-    return tuple(e["code"] for e in errors or [] if isinstance(e, dict) and isinstance(e.get("code"), int))
-
-
-def _status_error(what: str, exc: cloudflare.APIStatusError) -> CloudflareError:
-    """The typed error for an HTTP error the SDK raised (after the transport's retries)."""
-    status = exc.status_code
-    request = exc.response.request
-    where = f"{request.method} {request.url.path}"
-    try:
-        body: object = exc.response.json()
-    except ValueError:
-        body = None
-    detail = _errors_text(body)
-    codes = _codes(body)
-    message = f"{what}: {where} answered HTTP {status}: {detail}"
-    if status in (401, 403):
-        return AuthenticationError(
-            message,
-            status=status,
-            codes=codes,
-            hint="the token is wrong, expired, or lacks the permission this request needs",
-        )
-    if status == 429:
-        wait = retry_after_seconds(exc.response.headers)
-        return RateLimitedError(
-            message + (f" (Retry-After {wait:.0f} s)" if wait is not None else ""),
-            status=status,
-            codes=codes,
-            hint="the API rate limit (1,200 requests per 5 minutes) is exhausted; wait, or lower --concurrency",
-        )
-    return CloudflareError(message, status=status, codes=codes)

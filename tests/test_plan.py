@@ -10,7 +10,7 @@ import pytest
 from kvstack.errors import CatalogError
 from kvstack.outputs import read_outputs_file
 from kvstack.plan import Plan, placeholder_id, plan
-from tests.infra.conftest import ROOT, Doc, catalog_copy
+from tests.pulumi_fake import ROOT, Doc, catalog_copy
 
 DEV_ACCOUNT = "0123456789abcdef0123456789abcdef"
 

@@ -13,7 +13,7 @@ import pytest
 from kvstack import names
 from kvstack.engine import load_adapter, run_program
 from kvstack.errors import CloudflareError, ProgramError
-from tests.infra.conftest import (
+from tests.pulumi_fake import (
     ACCOUNT_TOKEN,
     KV_NAMESPACE,
     PAGES_PROJECT,

@@ -1,0 +1,166 @@
+"""The reference apps the local runtime runs: which apps and sections, staging their copies, their local secrets.
+
+Layout the runtime expects: ``<rendered_dir>/<app>/<wrangler file>`` beside the app's sources (what
+:func:`stage_reference_apps` copies from the package's ``workers/apps/`` and ``kvstack render`` then
+fills in), and an optional ``.dev.vars`` beside each wrangler file (:func:`write_dev_vars`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from kvstack import names
+from kvstack.catalog import App, Catalog
+from kvstack.errors import LocalCloudflareError
+from kvstack.local.views import DEPLOYED_CONFIG
+from kvstack.workers import REFERENCE_APPS_DIR
+from kvstack.wranglerfile import section_env
+
+__all__ = [
+    "LOCAL_LOGIN_PASSWORD",
+    "LOCAL_LOGIN_USER",
+    "LOCAL_WEBHOOK_SECRET",
+    "STAGE_IGNORE",
+    "TRUSTED_CLIENT_HEADER",
+    "AppSpec",
+    "app_specs",
+    "local_dev_vars",
+    "run_section",
+    "stage_reference_apps",
+    "write_dev_vars",
+]
+
+# Obviously-local defaults for what a deployed app gets from `wrangler secret put`. They are written to
+# .dev.vars (git-ignored state folder) by `kvstack local up`, never into a committed wrangler file.
+LOCAL_WEBHOOK_SECRET = "kvstack-local-webhook-secret"
+LOCAL_LOGIN_USER = "kvstack-smoke-user"
+LOCAL_LOGIN_PASSWORD = "kvstack-local-password"
+# Locally every request comes from 127.0.0.1; codex takes the rate-limit client id from this header instead.
+TRUSTED_CLIENT_HEADER = "x-kvstack-client"
+
+_LOCAL_DEV_VARS: dict[str, dict[str, str]] = {
+    "dubai-app-front": {"WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET},
+    "codex": {
+        "LOGIN_USER": LOCAL_LOGIN_USER,
+        "LOGIN_PASSWORD": LOCAL_LOGIN_PASSWORD,
+        "TRUSTED_CLIENT_HEADER": TRUSTED_CLIENT_HEADER,
+    },
+}
+
+# What is never copied from the package: wrangler's caches, installed modules, local secrets.
+STAGE_IGNORE = shutil.ignore_patterns(".wrangler", "node_modules", ".dev.vars*", ".env*")
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """One app to run: its route name, its rendered wrangler file and the section of it to run."""
+
+    name: str
+    config: Path
+    section: str = names.WRANGLER_TOP_SECTION
+
+    @property
+    def deployed_config(self) -> Path:
+        """Where this app's deployed view (:func:`kvstack.local.views.deployed_view`) is written."""
+        return self.config.with_name(DEPLOYED_CONFIG)
+
+    @property
+    def env(self) -> str | None:
+        """The wrangler ``--env`` this section means, or None for the top level."""
+        return section_env(self.section)
+
+
+def run_section(app: App) -> str:
+    """The section of ``app``'s wrangler file that runs: its one ``env.*`` section, else the top level."""
+    if app.wrangler is None:
+        raise LocalCloudflareError(f"app {app.name} is a {app.kind} app without a wrangler file; it does not run")
+    sections = app.wrangler.sections
+    envs = [s for s in sections if s != names.WRANGLER_TOP_SECTION]
+    if len(envs) == 1:
+        return envs[0]
+    if not envs:
+        return names.WRANGLER_TOP_SECTION
+    raise LocalCloudflareError(
+        f"app {app.name} owns several wrangler environments ({', '.join(envs)}); the local runtime runs one",
+        hint="give the stack one env section per app in Pulumi.<stack>.yaml `sections`",
+    )
+
+
+def app_specs(catalog: Catalog, rendered_dir: Path) -> list[AppSpec]:
+    """The apps of ``catalog`` that run (those with a wrangler file), as rendered under ``rendered_dir``.
+
+    Each app's rendered file is ``<rendered_dir>/<app>/<file name of its catalog wrangler path>``.
+    """
+    specs = []
+    for app in catalog.apps:
+        if app.wrangler is None:
+            continue
+        config = rendered_dir / app.name / Path(app.wrangler.relpath).name
+        specs.append(AppSpec(name=app.name, config=config, section=run_section(app)))
+    return specs
+
+
+def stage_reference_apps(dest: Path, apps: Iterable[str] | None = None) -> dict[str, Path]:
+    """Copy the reference apps (the package's ``workers/apps/<app>/``) to ``dest/<app>/``; returns each folder.
+
+    The copies carry placeholder namespace ids until ``kvstack render`` writes the real ones into them.
+    An existing copy is replaced, except its ``.dev.vars`` and its deployed view (the last one the runtime
+    ran, which `kvstack local up` starts on while the stack is applied).
+    """
+    available = sorted(p.name for p in REFERENCE_APPS_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    wanted = list(apps) if apps is not None else available
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        raise LocalCloudflareError(
+            f"no reference app named {', '.join(unknown)} in {REFERENCE_APPS_DIR}",
+            hint=f"reference apps: {', '.join(available)}",
+        )
+    staged = {}
+    for name in wanted:
+        target = dest / name
+        kept = {
+            file_name: ((target / file_name).read_bytes(), (target / file_name).stat())
+            for file_name in (".dev.vars", DEPLOYED_CONFIG)
+            if (target / file_name).is_file()
+        }
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(REFERENCE_APPS_DIR / name, target, ignore=STAGE_IGNORE)
+        for file_name, (content, status) in kept.items():
+            fd = os.open(target / file_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, status.st_mode & 0o777)
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(content)
+            os.utime(target / file_name, ns=(status.st_atime_ns, status.st_mtime_ns))
+        staged[name] = target
+    return staged
+
+
+def local_dev_vars(app: str) -> dict[str, str]:
+    """The documented local secrets and settings of a reference app (empty for apps that need none)."""
+    return dict(_LOCAL_DEV_VARS.get(app, {}))
+
+
+def write_dev_vars(app_dir: Path, values: Mapping[str, str]) -> Path:
+    """Write ``values`` as ``<app_dir>/.dev.vars`` (mode 0600), where wrangler dev reads the app's secrets.
+
+    .dev.vars is read per config file, so it reaches every worker of the multi-config process; ``--var``
+    would reach only the primary (the router). :func:`kvstack.wranglerfile.read_dev_vars` reads it back.
+    """
+    lines = []
+    for key, value in values.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise LocalCloudflareError(f"{key!r} is not a valid variable name for .dev.vars")
+        lines.append(f"{key}={json.dumps(value)}\n")
+    path = app_dir / ".dev.vars"
+    app_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as stream:
+        stream.write("".join(lines))
+    os.chmod(path, 0o600)
+    return path
