@@ -56,8 +56,19 @@ __all__ = [
     "run_program",
 ]
 
-# The Pulumi program (Pulumi.yaml's `main: infra/`), shipped beside the kvstack package.
-PROGRAM_DIR = Path(__file__).resolve().parent.parent / "infra"
+
+def _program_dir() -> Path:
+    """The Pulumi program: ``kvstack/program/`` of an installed kvstack, else a source checkout's ``infra/``.
+
+    setup.py ships infra/ inside the package as kvstack.program; a checkout (and an editable install) runs
+    infra/ where Pulumi.yaml's `main` points, as the Pulumi CLI does.
+    """
+    package = Path(__file__).resolve().parent
+    shipped = package / "program"
+    return shipped if (shipped / "__main__.py").is_file() else package.parent / "infra"
+
+
+PROGRAM_DIR = _program_dir()
 _ADAPTER_MODULE = "kvstack_infra.adapter"
 _PROVIDER_PACKAGE = "pulumi_cloudflare"
 _STACK_TYPE = "pulumi:pulumi:Stack"
@@ -155,7 +166,7 @@ def run_program(
     if not (program / "__main__.py").is_file():
         raise ProgramError(
             f"no Pulumi program at {program}",
-            hint="kvstack's infra/ folder ships beside the kvstack package; reinstall with `pip install -e .`",
+            hint="kvstack ships its Pulumi program (infra/) as kvstack/program/; reinstall kvstack (`pip install .`)",
         )
     project = _project_name(root)
     _import_provider()

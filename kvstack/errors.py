@@ -3,6 +3,7 @@
     KvstackError                      exit 2 unless stated
     ├── UsageError                    a command line that cannot be acted on
     ├── CatalogError                  Pulumi.yaml / Pulumi.<stack>.yaml / keyspaces/ are wrong
+    │   └── CatalogProblems           several of them at once (validate lists every problem)
     ├── OutputsError                  the outputs document is missing or does not match its schema
     ├── WranglerFileError             an app's wrangler file or .env does not parse
     ├── CloudflareError               the Cloudflare API (real or local) refused or failed
@@ -18,12 +19,15 @@ with ``raise X(...) from exc``; the CLI prints ``str(error)`` to stderr and exit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "EXIT_CONFIG",
     "EXIT_FAILED",
     "EXIT_OK",
     "AuthenticationError",
     "CatalogError",
+    "CatalogProblems",
     "CloudflareError",
     "DriftError",
     "KvstackError",
@@ -75,6 +79,29 @@ class CatalogError(KvstackError):
         where = file if line is None else f"{file}:{line}:{column or 1}"
         at = f" at {yaml_path}" if yaml_path else ""
         super().__init__(f"{where}{at}: {message}", hint=hint)
+
+
+class CatalogProblems(CatalogError):
+    """Every problem found in one pass, each a :class:`KvstackError` with its own file:line.
+
+    Its ``file``, ``line`` and ``yaml_path`` are those of the first problem, so code that handles one
+    CatalogError still points somewhere real; its text lists them all.
+    """
+
+    def __init__(self, problems: Sequence[KvstackError]) -> None:
+        if not problems:
+            raise ValueError("CatalogProblems needs at least one problem")
+        self.problems = tuple(problems)
+        first = problems[0]
+        if isinstance(first, CatalogError):
+            super().__init__(
+                first.message, file=first.file, yaml_path=first.yaml_path, line=first.line, column=first.column
+            )
+        else:
+            super().__init__(first.message, file=getattr(first, "file", "?"))
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        text = "\n".join(str(problem) for problem in problems)
+        Exception.__init__(self, f"{count}:\n{text}" if len(problems) > 1 else text)
 
 
 class OutputsError(KvstackError):

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from kvstack.keyspace.limits import BULK_GET_MAX_KEYS, LIST_KEYS_MAX, MAX_KEY_BYTES, MIN_EXPIRATION_TTL
-from kvstack.local.api.envelope import (
+from kvstack.local.api.limits import (
     CODE_AUTH,
     CODE_BAD_EXPIRATION_TTL,
     CODE_BAD_LIMIT,

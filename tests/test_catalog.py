@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from kvstack.catalog import load_catalog
-from kvstack.errors import CatalogError
+from kvstack.errors import CatalogError, CatalogProblems
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -296,6 +296,41 @@ MALFORMED: list[tuple[str, Mutation, str, list[str]]] = [
         "Pulumi.dev.yaml",
         ["32 lowercase hex"],
     ),
+    # files: what wrangler and render would do with them
+    ("wrangler-path-dot", _set_app("codex", "wrangler", {"path": ".", "format": "toml"}), "Pulumi.yaml", ["'.'"]),
+    (
+        "wrangler-path-pulumi-file",
+        _set_app("codex", "wrangler", {"path": "Pulumi.yaml", "format": "toml"}),
+        "Pulumi.yaml",
+        ["'Pulumi.yaml' is a Pulumi file of the project"],
+    ),
+    (
+        "wrangler-suffix-not-format",
+        _set_app("codex", "wrangler", {"path": "apps/codex/wrangler.jsonc", "format": "toml"}),
+        "Pulumi.yaml",
+        ["`format: toml`", "does not end in .toml"],
+    ),
+    (
+        "two-apps-one-wrangler-file",
+        _set_app("codex", "wrangler", {"path": "apps/pickmyclass/wrangler.jsonc", "format": "jsonc"}),
+        "Pulumi.yaml",
+        ["is the file of both pickmyclass and codex"],
+    ),
+    (
+        "env-file-is-the-stack-file",
+        _set_app("chatchonk-api", "env_file", "Pulumi.dev.yaml"),
+        "Pulumi.yaml",
+        ["'Pulumi.dev.yaml' is a Pulumi file"],
+    ),
+    (
+        "more-namespaces-than-an-account-holds",
+        _add_app(
+            "big",
+            {**copy.deepcopy(WORKER), "bindings": {f"K{i}": {} for i in range(495)}},
+        ),
+        "Pulumi.yaml",
+        ["1002 namespaces", "1000 per account"],
+    ),
     # catalog rules that had messages but no test (issue 11)
     (
         "adopt-one-namespace-twice",
@@ -401,3 +436,34 @@ def test_missing_stack_file_names_the_stacks_that_exist() -> None:
     with pytest.raises(CatalogError) as caught:
         load_catalog(ROOT, "staging", now=NOW)
     assert "dev, prod" in str(caught.value)
+
+
+def test_every_problem_is_listed_each_with_its_own_line(tmp_path: Path) -> None:
+    project, stack = _seed()
+    _set_app("codex", "kind", "lambda")(project, stack)  # schema, Pulumi.yaml
+    _set_stack("kvstack:account_id", "abc")(project, stack)  # schema, Pulumi.dev.yaml
+    _set_stack_app("codex", "uri", "https://x")(project, stack)  # schema, Pulumi.dev.yaml
+    root = _write_project(tmp_path, project, stack)
+    with pytest.raises(CatalogProblems) as caught:
+        load_catalog(root, "dev", now=NOW)
+    problems = caught.value.problems
+    assert len(problems) == 3, caught.value
+    assert [type(p) for p in problems] == [CatalogError] * 3
+    assert all(isinstance(p, CatalogError) and p.line for p in problems)
+    assert str(caught.value).startswith("3 problems:\n")
+    assert "more problem" not in str(caught.value)
+
+
+def test_rule_problems_are_all_listed_too(tmp_path: Path) -> None:
+    project, stack = _seed()
+    _token("chatchonk-api-runtime-2", {"role": "runtime", "app": "chatchonk-api", "permissions": ["x"]})(project, stack)
+    _token("audit", {"role": "audit", "app": "codex", "permissions": ["x"]})(project, stack)
+    _set_app("codex", "wrangler", {"path": "apps/pickmyclass/wrangler.jsonc", "format": "jsonc"})(project, stack)
+    _set_stack_app("codex", "adopt", {"CACHE_KV": {"id": "c" * 32, "preview_id": "c" * 32}})(project, stack)
+    root = _write_project(tmp_path, project, stack)
+    with pytest.raises(CatalogProblems) as caught:
+        load_catalog(root, "dev", now=NOW)
+    text = str(caught.value)
+    for words in ("already has runtime token", "account-wide", "is the file of both", "adopted twice"):
+        assert words in text
+    assert len(caught.value.problems) == 4

@@ -115,6 +115,7 @@ def classify(
     records: list[NamespaceRecord] = []
     findings: list[AuditFinding] = []
     present = {ns.id for ns in namespaces}
+    titles = {ns.title for ns in namespaces}
     for ns in sorted(namespaces, key=lambda n: n.title):
         record = _classify_one(ns, by_id, by_title, audited)
         records.append(record)
@@ -149,7 +150,9 @@ def classify(
                 AuditFinding("managed-elsewhere", ns.title, f"namespace {ns.id} belongs to stack {record.stack}", ns.id)
             )
     for d in declared:
-        if d.stack in audited and (d.id is None or d.id not in present):
+        # Without an id (the stack's outputs are not readable), only a namespace of that title can stand for it.
+        absent = d.title not in titles if d.id is None else d.id not in present
+        if d.stack in audited and absent:
             records.append(NamespaceRecord(d.id, d.title, "missing", d.stack, d.app, d.binding, d.preview, d.title))
             where = f"id {d.id}" if d.id else "no id in the outputs"
             findings.append(

@@ -15,15 +15,27 @@ def validate(
     root: RootOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the validated catalog summary as JSON.")] = False,
 ) -> None:
-    """Validate Pulumi.yaml and Pulumi.<stack>.yaml against the catalog schema and kvstack's rules.
+    """Validate the catalog of a stack and every file it points at, listing every problem.
 
-    Exit 0 when the catalog is valid, 2 with the file, line, YAML path and what is allowed when it is not.
+    Checked: Pulumi.yaml and Pulumi.<stack>.yaml against the catalog schema and kvstack's rules; each
+    binding's keyspace file against schemas/keyspace.schema.json; each app's wrangler file (it parses,
+    binds no name twice); that no other stack owns the same section of the same wrangler file; that the
+    stacks sharing an account stay within Cloudflare's 1,000 namespaces.
+
+    Exit 0 when all is valid, 2 with every problem (file:line, YAML path, what is allowed) when it is not.
     Nothing is created and no credentials are needed.
     """
-    from kvstack.catalog import load_catalog
+    from kvstack.errors import CatalogProblems
+    from kvstack.validation import validate_project
 
     output = Output()
-    catalog = load_catalog(find_root(root), stack)
+    result = validate_project(find_root(root), stack)
+    for note in result.notes:
+        output.warning(note)
+    if result.problems:
+        raise CatalogProblems(result.problems)
+    catalog = result.catalog
+    assert catalog is not None  # no problems means it loaded
     rows = [
         (
             app.name,

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import jsonschema
 from jsonschema.exceptions import SchemaError
 
-from kvstack.errors import CatalogError
+from kvstack.errors import CatalogError, CatalogProblems
 from kvstack.keyspace.pattern import KeyPattern, PlaceholderMatch
 from kvstack.schemas import describe_error, ecma_validator, validator
 from kvstack.yamlfile import YamlDocument, read_yaml
@@ -159,9 +159,7 @@ def load_keyspace(root: Path, name: str) -> Keyspace:
         key=lambda e: doc.position(list(e.absolute_path)) or (0, 0),
     )
     if errors:
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise doc.error(describe_error(first) + more, list(first.absolute_path))
+        raise _every([doc.error(describe_error(error), list(error.absolute_path)) for error in errors])
     data: dict[str, Any] = doc.data
     if data.get("kind") == "redis":
         raise doc.error(
@@ -169,8 +167,20 @@ def load_keyspace(root: Path, name: str) -> Keyspace:
             ["kind"],
             hint="name a KV keyspace in the binding; Redis keyspaces belong to `stores` of kind upstash",
         )
-    patterns = tuple(_pattern(doc, pname, spec) for pname, spec in data["patterns"].items())
-    _check_distinct(doc, patterns)
+    built: list[Pattern] = []
+    problems: list[CatalogError] = []
+    for pname, spec in data["patterns"].items():
+        try:
+            built.append(_pattern(doc, pname, spec))
+        except CatalogError as error:
+            problems.append(error)
+    patterns = tuple(built)
+    try:
+        _check_distinct(doc, patterns)
+    except CatalogError as error:
+        problems.append(error)
+    if problems:
+        raise _every(problems)
     return Keyspace(
         name=name,
         file=relpath,
@@ -178,6 +188,10 @@ def load_keyspace(root: Path, name: str) -> Keyspace:
         unknown_keys_allowed=data["unknown_keys"] == "allowed",
         patterns=patterns,
     )
+
+
+def _every(problems: list[CatalogError]) -> CatalogError:
+    return problems[0] if len(problems) == 1 else CatalogProblems(problems)
 
 
 def _pattern(doc: YamlDocument, name: str, spec: dict[str, Any]) -> Pattern:

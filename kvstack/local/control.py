@@ -36,13 +36,14 @@ from kvstack import names
 from kvstack.catalog import Catalog, load_catalog
 from kvstack.errors import LocalCloudflareError
 from kvstack.local.apps import AppSpec, app_specs, local_dev_vars, stage_reference_apps, write_dev_vars
+from kvstack.local.kvcount import USAGE_BINDING
 from kvstack.local.loopback import answer, loopback_client
 from kvstack.local.router import app_url
 from kvstack.local.runtime import LocalRuntime, launch_runtime
 from kvstack.local.state import LocalState, ProcessRecord, atomic_write_text, local_outputs_file, state_dir
 from kvstack.local.upstash.launch import PROCESS_MARKERS as UPSTASH_PROCESS_MARKERS
 from kvstack.local.views import VIEW_VAR, deployed_view
-from kvstack.local.wrangler import free_port, node_environment, stop_process, stop_runtime
+from kvstack.local.wrangler import free_port, node_environment, stop_process, stop_runtime, wrangler_command
 from kvstack.wranglerfile import read_wrangler_file
 
 __all__ = ["Knobs", "down", "reset", "status", "up"]
@@ -282,6 +283,7 @@ def _point_apps_at(stack_output: dict[str, Any], urls: Mapping[str, str]) -> Non
 
 def _stage_tree(catalog: Catalog, tree: Path) -> list[AppSpec]:
     """Copy the reference apps into ``tree`` with their local secrets; the specs of the files they run."""
+    wrangler_command()  # no wrangler, no runtime: say so (run `kvstack local install`) before anything starts
     staged = stage_reference_apps(tree / "apps", [app.name for app in catalog.apps if app.wrangler])
     for name, folder in staged.items():
         write_dev_vars(folder, local_dev_vars(name))
@@ -318,6 +320,7 @@ def _register_scripts(api_url: str, token: str, catalog: Catalog, running: Mappi
         bindings = [
             {"type": "kv_namespace", "name": str(entry.get("binding")), "namespace_id": str(entry.get("id"))}
             for entry in read_wrangler_file(worker.config).kv_bindings(worker.section)
+            if entry.get("binding") != USAGE_BINDING  # the runtime's counter, not the app's
         ]
         register_script(api_url, token, worker.worker, bindings)
 

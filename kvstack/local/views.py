@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kvstack.files import atomic_write
+from kvstack.local.kvcount import instrument_view
+from kvstack.workers import ROUTER_DIR
 from kvstack.wranglerfile import read_wrangler_file, section_table
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ def deployed_view_text(spec: AppSpec) -> str:
     for table in _tables(config):
         for entry in table.get("kv_namespaces") or []:
             entry.pop("preview_id", None)
+    instrument_view(config, spec.config.parent, ROUTER_DIR / "count.js")  # real KV operation counts
     return _view_text(config)
 
 

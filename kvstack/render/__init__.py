@@ -12,7 +12,7 @@ The post-deploy checks reuse :func:`plan_render`: a file is in order when its pl
 from kvstack.render._dotenv import render_env
 from kvstack.render._files import atomic_write, check_plans, write_plan
 from kvstack.render._model import MASK, FilePlan, Finding, KvBinding, Rendered, WranglerSpec, section_label
-from kvstack.render._plan import ENV_FILE_MODE, format_of, plan_file, plan_render, render_wrangler
+from kvstack.render._plan import ENV_FILE_MODE, format_of, plan_file, plan_render, read_wrangler_data, render_wrangler
 
 __all__ = [
     "ENV_FILE_MODE",
@@ -27,6 +27,7 @@ __all__ = [
     "format_of",
     "plan_file",
     "plan_render",
+    "read_wrangler_data",
     "render_env",
     "render_wrangler",
     "section_label",

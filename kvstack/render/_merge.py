@@ -143,7 +143,11 @@ def refuse_duplicate_bindings(data: dict[str, Any], text: str, *, file: str) -> 
             if count < 2:
                 continue
             pattern = re.compile(r"""["']?binding["']?\s*[=:]\s*["']""" + re.escape(name) + r"""["']""")
-            lines = [text.count("\n", 0, m.start()) + 1 for m in pattern.finditer(text)]
+            lines = [
+                text.count("\n", 0, m.start()) + 1
+                for m in pattern.finditer(text)
+                if _toml_section_at(text, m.start()) in (section, None)
+            ]
             at = f"; `binding` {name} is written at lines {', '.join(map(str, lines))}" if lines else ""
             raise WranglerFileError(
                 f"kv binding {name} is declared {count} times in the {section_label(section)}{at}; "
@@ -152,6 +156,18 @@ def refuse_duplicate_bindings(data: dict[str, Any], text: str, *, file: str) -> 
                 line=lines[1] if len(lines) > 1 else None,
                 hint=f"keep one `kv_namespaces` entry for {name} in the {section_label(section)}",
             )
+
+
+_TOML_HEADER = re.compile(r"^[ \t]*\[\[?[ \t]*([^\]\n]*?)[ \t]*\]", re.MULTILINE)
+
+
+def _toml_section_at(text: str, position: int) -> str | None:
+    """The section a TOML line belongs to, from the last table header above it; None for JSON text."""
+    if "=" not in text[text.rfind("\n", 0, position) + 1 : position + 12]:
+        return None  # `"binding": …` is JSON: sections are nested objects, every occurrence is listed
+    headers = [m.group(1).replace('"', "").replace("'", "") for m in _TOML_HEADER.finditer(text, 0, position)]
+    parts = headers[-1].split(".") if headers else []
+    return f"env.{parts[1]}" if len(parts) >= 2 and parts[0] == "env" else names.WRANGLER_TOP_SECTION
 
 
 def _entry_findings(entry: dict[str, Any], binding: KvBinding, section: str, where: str) -> list[Finding]:

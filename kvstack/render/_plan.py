@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from kvstack import names
 from kvstack.catalog import App, Catalog, WranglerFormat
@@ -12,13 +13,14 @@ from kvstack.errors import OutputsError, UsageError, WranglerFileError
 from kvstack.files import FileProblem, read_text
 from kvstack.outputs import Outputs
 from kvstack.render._dotenv import ACCOUNT_VARIABLE, NAMESPACE_VARIABLE, TOKEN_VARIABLE, render_env
-from kvstack.render._jsonc import new_json_text, render_json
+from kvstack.render._jsonc import new_json_text, parse_json, render_json
 from kvstack.render._layout import split_layout
+from kvstack.render._merge import refuse_duplicate_bindings
 from kvstack.render._model import FilePlan, Finding, KvBinding, Rendered, WranglerSpec
 from kvstack.render._store import plan_store_env
-from kvstack.render._toml import new_toml_text, render_toml
+from kvstack.render._toml import new_toml_text, parse_toml, render_toml
 
-__all__ = ["ENV_FILE_MODE", "format_of", "plan_file", "plan_render", "render_wrangler"]
+__all__ = ["ENV_FILE_MODE", "format_of", "plan_file", "plan_render", "read_wrangler_data", "render_wrangler"]
 
 # A .env holds the runtime token: readable by its owner only.
 ENV_FILE_MODE = 0o600
@@ -64,6 +66,21 @@ def _read(path: Path, display: str) -> str | None:
         raise WranglerFileError(
             problem.message, file=display, line=problem.line, column=problem.column, hint=problem.hint
         ) from problem
+
+
+def read_wrangler_data(path: Path, fmt: WranglerFormat, *, display: str) -> dict[str, Any] | None:
+    """The parsed data of an app's wrangler file (None when absent), refused as render would refuse it.
+
+    WranglerFileError (exit 2, with the line): a link, FIFO, huge or non-UTF-8 file, one that does not
+    parse, and one that binds a kv name twice in a section (wrangler refuses it).
+    """
+    text = _read(path, display)
+    if text is None:
+        return None
+    body, _ = split_layout(text)
+    data = parse_toml(body, file=display) if fmt == "toml" else parse_json(body, file=display)
+    refuse_duplicate_bindings(data, body, file=display)
+    return data
 
 
 def _tag(findings: Sequence[Finding], app: str | None) -> tuple[Finding, ...]:

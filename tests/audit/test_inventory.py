@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from kvstack.audit.inventory import CONVENTION_RE, Declared, classify
+from datetime import UTC, datetime
+
+from kvstack.audit.inventory import CONVENTION_RE, Declared, classify, token_findings
 from kvstack.cloudflare import Namespace
+from kvstack.outputs import Outputs, TokenOutputs
 
 A, B, C, D, E = ("a" * 32, "b" * 32, "c" * 32, "d" * 32, "e" * 32)
 DECLARED = [
@@ -56,3 +59,41 @@ def test_a_declared_namespace_absent_from_the_account_is_missing_only_for_audite
     missing = [r for r in records if r.classification == "missing"]
     assert [(r.title, r.id) for r in missing] == [("codex-dev-CACHE_KV", A)]
     assert [f.severity for f in findings if f.kind == "missing"] == ["error"]
+
+
+def _outputs(expires_on: str) -> Outputs:
+    return Outputs(
+        project="kvstack",
+        stack="dev",
+        environment="dev",
+        account_id=A,
+        apps={},
+        tokens={
+            "deploy": TokenOutputs("deploy", B, "kvstack-dev-deploy", "deploy", None, (), expires_on),
+        },
+        source="test",
+    )
+
+
+def test_tokens_expired_or_expiring_are_found_from_live_details_first() -> None:
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    live_expired = {"deploy": {"status": "expired", "expires_on": "2026-11-29T00:00:00Z"}}
+    (expired,) = token_findings(_outputs("2027-01-01T00:00:00Z"), live_expired, 14, now)
+    assert (expired.kind, expired.severity) == ("token-expired", "error")
+    live_soon = {"deploy": {"status": "active", "expires_on": "2026-12-05T00:00:00Z"}}
+    (soon,) = token_findings(_outputs("2027-01-01T00:00:00Z"), live_soon, 14, now)
+    assert soon.kind == "token-expiring"
+    assert token_findings(_outputs("2027-01-01T00:00:00Z"), {"deploy": {"status": "active"}}, 14, now) == []
+
+
+def test_a_token_the_audit_may_not_read_is_judged_by_the_outputs_and_says_so() -> None:
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    kinds = [f.kind for f in token_findings(_outputs("2026-11-01T00:00:00Z"), {"deploy": None}, 14, now)]
+    assert kinds == ["token-unverified", "token-expired"]
+
+
+def test_a_stack_without_outputs_is_judged_by_titles() -> None:
+    records, _ = classify([Namespace(D, "codex-prod-CACHE_KV_preview")], DECLARED, ("prod",))
+    classes = {r.title: r.classification for r in records}
+    assert classes["codex-prod-CACHE_KV_preview"] == "adoptable"  # its stack declares it, no outputs hold it
+    assert classes["codex-prod-CACHE_KV"] == "missing"  # its declared id is not in the account

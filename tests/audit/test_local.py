@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -351,3 +352,40 @@ def test_html_report_loads_in_headless_chromium_with_data_in_every_chart(local: 
             browser.close()
     assert problems == []
     assert screenshot.stat().st_size > 10_000
+
+
+def _app_operations(local: Local, namespace_id: str) -> dict[str, int]:
+    """Today's operations on one namespace, from the local GraphQL Analytics endpoint."""
+    today = datetime.now(UTC).date().isoformat()
+    query = """query($a: string!, $d: Date!, $n: string!) { viewer { accounts(filter: {accountTag: $a}) {
+      kvOperationsAdaptiveGroups(filter: {date: $d, namespaceId: $n}, limit: 10) {
+        sum { requests } dimensions { actionType } } } } }"""
+    answer = httpx.post(
+        f"{local.state.api_url}/client/v4/graphql",
+        json={"query": query, "variables": {"a": local.state.account_id, "d": today, "n": namespace_id}},
+        headers={"authorization": f"Bearer {local.token}"},
+        timeout=60,
+    ).json()
+    groups = answer["data"]["viewer"]["accounts"][0]["kvOperationsAdaptiveGroups"]
+    return {g["dimensions"]["actionType"]: g["sum"]["requests"] for g in groups}
+
+
+def test_operations_the_apps_make_in_the_runtime_are_counted(local: Local) -> None:
+    namespace = local.ids("pickmyclass", "KV")["id"]
+    before = _app_operations(local, namespace)
+    for number in ("90001", "90002", "90003"):
+        answer = httpx.get(f"{local.state.apps['pickmyclass']}/api/classes/{number}", timeout=30)
+        assert answer.status_code == 200, answer.text
+    again = httpx.get(f"{local.state.apps['pickmyclass']}/api/classes/90001", timeout=30)
+    assert again.status_code == 200
+    # cache-aside: three misses (read, then write) and one hit (read). The counter's records are written
+    # while each request ends (waitUntil), so they may land just after the answer: poll for them.
+    expected = {"read": before.get("read", 0) + 4, "write": before.get("write", 0) + 3}
+    deadline = time.monotonic() + 30
+    while True:
+        after = _app_operations(local, namespace)
+        seen = {action: after.get(action, 0) for action in expected}
+        if seen == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert seen == expected

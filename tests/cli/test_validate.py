@@ -6,7 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.cli.conftest import ROOT, run_kvstack
+import pytest
+
+from tests.cli.conftest import ROOT, invoke, run_kvstack
+from tests.render.conftest import copy_project
 
 
 def test_validate_seed_catalog_exits_0_and_lists_every_binding() -> None:
@@ -50,3 +53,131 @@ def test_validate_outside_a_project_says_where_it_looked(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "no Pulumi.yaml" in result.stderr
     assert "--root" in result.stderr
+
+
+# --- validation that matches reality: the files the catalog points at, and the other stacks -----------
+
+KEYSPACE = "keyspaces/class-state.yaml"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return copy_project(tmp_path / "project")
+
+
+def validate(project: Path, capsys: pytest.CaptureFixture[str], stack: str = "dev") -> tuple[int, str]:
+    code, out, err = invoke("validate", "--stack", stack, "--root", str(project), capsys=capsys)
+    return code, out + err
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_a_binding_whose_keyspace_has_no_file_exits_2_at_the_binding(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / KEYSPACE).unlink()
+    code, err = validate(project, capsys)
+    assert code == 2
+    line = next(i for i, t in enumerate((project / "Pulumi.yaml").read_text().splitlines(), 1) if "class-state" in t)
+    assert f"Pulumi.yaml:{line}:" in err
+    assert "keyspace 'class-state' of pickmyclass.KV has no file keyspaces/class-state.yaml" in err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "message"),
+    [
+        ("unknown_keys: forbidden", "unknown_keys: maybe", ":3:", "'maybe' is not one of 'allowed', 'forbidden'"),
+        ("ttl: {policy: required, min: 60, max: 3600}", "ttl: {policy: none}", ":8:", "'none' is not one of"),
+        ("min: 60, max: 3600", "min: -5, max: 3600", ":8:", "-5 is less than the minimum of 60"),
+        ("unknown_keys: forbidden", "unknown_keys: [forbidden", ":4:", "YAML does not parse"),
+        ("class_state:{class_nbr:int}", "class_state:{class_nbr:float}", ":6:", "does not match"),
+        ("type: object\n", "type: objekt\n", ":12:", "not a valid JSON Schema"),
+        ("minLength: 1}", "pattern: '['}", ":19:", "not a valid JSON Schema: '[' is not a 'regex'"),
+    ],
+    ids=["unknown-keys-maybe", "ttl-policy-none", "negative-ttl", "garbage-yaml", "bad-placeholder", "bad-schema",
+         "bad-regex"],
+)  # fmt: skip
+def test_an_invalid_keyspace_file_exits_2_with_its_line(
+    project: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, where: str, message: str
+) -> None:
+    edit(project / KEYSPACE, old, new)
+    code, err = validate(project, capsys)
+    assert code == 2, err
+    assert f"{KEYSPACE}{where}" in err
+    assert message in err
+
+
+def test_two_stacks_owning_one_section_of_one_file_exit_2_naming_both(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # pickmyclass listed in neither stack file: both stacks would own its top level
+    for stack in ("dev", "prod"):
+        path = project / f"Pulumi.{stack}.yaml"
+        text = path.read_text()
+        start = text.index("    pickmyclass:\n")
+        end = text.index("    codex:\n")
+        path.write_text(text[:start] + text[end:])
+    code, err = validate(project, capsys)
+    assert code == 2
+    assert "stacks dev and prod both own the top level of apps/pickmyclass/wrangler.jsonc" in err
+    assert "no `sections` given" in err
+    assert validate(project, capsys, "prod")[0] == 2
+
+
+def test_a_wrangler_file_binding_a_name_twice_exits_2_at_validate_with_the_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "apps/codex/wrangler.toml"
+    text = path.read_text()
+    doubled = text + '\n[[env.staging.kv_namespaces]]\nbinding = "AUTH_SESSION_KV"\nid = "x"\n'
+    path.write_text(doubled)
+    code, err = validate(project, capsys)
+    assert code == 2
+    line = len(text.splitlines()) + 3
+    assert (
+        f"apps/codex/wrangler.toml:{line}:1: kv binding AUTH_SESSION_KV is declared 2 times in the [env.staging]" in err
+    )
+    assert path.read_text() == doubled
+
+
+def test_stacks_sharing_an_account_stay_within_1000_namespaces(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(project / "Pulumi.prod.yaml", "fedcba9876543210fedcba9876543210", "0123456789abcdef0123456789abcdef")
+    bindings = "".join(f"            K{i}: {{}}\n" for i in range(490))
+    edit(
+        project / "Pulumi.yaml",
+        "          bindings:\n            KV:\n",
+        "          bindings:\n" + bindings + "            KV:\n",
+    )
+    code, err = validate(project, capsys)
+    assert code == 2, err
+    assert "stacks dev, prod share account 0123456789abcdef0123456789abcdef and declare 1984 namespaces" in err
+    assert "Cloudflare allows 1000 per account" in err
+
+
+def test_validate_lists_every_problem_each_with_file_and_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(project / "Pulumi.dev.yaml", "kvstack:protect: false", "kvstack:protect: maybe")
+    edit(project / "Pulumi.dev.yaml", "0123456789abcdef0123456789abcdef", '"0123456789abcdef0123456789abcdef\\n"')
+    edit(project / "Pulumi.yaml", "kind: worker", "kind: lambda")
+    code, err = validate(project, capsys)
+    assert code == 2
+    assert err.count("Pulumi.dev.yaml:") == 2
+    assert err.count("Pulumi.yaml:") == 1
+    assert "3 problems:" in err
+    assert "more problem" not in err
+    (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (project / "Pulumi.dev.yaml").write_text((ROOT / "Pulumi.dev.yaml").read_text())
+    edit(project / KEYSPACE, "unknown_keys: forbidden", "unknown_keys: maybe")
+    edit(project / KEYSPACE, "ttl: {policy: required, min: 60, max: 3600}", "ttl: {policy: none}")
+    (project / "keyspaces/codex-cache.yaml").unlink()
+    code, err = validate(project, capsys)
+    assert code == 2
+    assert err.count(f"{KEYSPACE}:") == 2
+    assert "keyspace 'codex-cache' of codex.CACHE_KV has no file" in err

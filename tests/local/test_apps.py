@@ -33,12 +33,14 @@ def section(data: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-@pytest.mark.parametrize(("stack", "codex_section"), [("dev", "env.staging"), ("prod", "env.production")])
-def test_app_specs_follow_the_catalog(tmp_path: Path, stack: str, codex_section: str) -> None:
+@pytest.mark.parametrize(
+    ("stack", "section", "codex_section"), [("dev", "top", "env.staging"), ("prod", "env.production", "env.production")]
+)
+def test_app_specs_follow_the_catalog(tmp_path: Path, stack: str, section: str, codex_section: str) -> None:
     specs = app_specs(load_catalog(ROOT, stack), tmp_path)
     assert specs == [
-        AppSpec("dubai-app-front", tmp_path / "dubai-app-front" / "wrangler.toml", "top"),
-        AppSpec("pickmyclass", tmp_path / "pickmyclass" / "wrangler.jsonc", "top"),
+        AppSpec("dubai-app-front", tmp_path / "dubai-app-front" / "wrangler.toml", section),
+        AppSpec("pickmyclass", tmp_path / "pickmyclass" / "wrangler.jsonc", section),
         AppSpec("codex", tmp_path / "codex" / "wrangler.toml", codex_section),
     ]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import uvicorn
 
-from kvstack.local.api.app import asgi_app
+from kvstack.local.api.app import asgi_app, server_config
 from kvstack.local.api.context import Settings
 from kvstack.local.api.knobs import Faults, Knobs, RateLimit, Visibility, parse_faults, parse_rate_limit
 from kvstack.names import ACCOUNT_ID_RE
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(state=args.state, account_id=args.account_id, storage_url=args.storage_url.rstrip("/"))
     app = asgi_app(settings, knobs)
     print(f"kvstack local API on http://127.0.0.1:{args.port}/client/v4", flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    uvicorn.Server(server_config(app, args.port)).run()
     return 0
 
 

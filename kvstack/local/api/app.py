@@ -8,20 +8,30 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
-from kvstack.local.api import admin, graphql, kv, pages, tokens, workers
+from kvstack.local.api import admin, graphql, kv, pages, tokens, values, workers
 from kvstack.local.api.context import Context, Settings
-from kvstack.local.api.envelope import CODE_INTERNAL, CODE_NO_ROUTE, CODE_RATE_LIMITED, ApiError, failure
+from kvstack.local.api.envelope import ApiError, failure
 from kvstack.local.api.knobs import Knobs
+from kvstack.local.api.limits import (
+    CODE_BAD_REQUEST,
+    CODE_HEADERS_TOO_LARGE,
+    CODE_INTERNAL,
+    CODE_NO_ROUTE,
+    CODE_RATE_LIMITED,
+    MAX_HEADER_BYTES,
+)
 from kvstack.local.api.store import Store
 from kvstack.local.state import atomic_write_text
 from kvstack.permissions import EVERY_ACCOUNT, PERMISSION_GROUPS
 
-__all__ = ["KnobsMiddleware", "asgi_app", "create_app", "ensure_bootstrap_token"]
+__all__ = ["KnobsMiddleware", "all_routes", "asgi_app", "create_app", "ensure_bootstrap_token", "server_config"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -38,6 +48,9 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if status in (404, 405):
         return failure(ApiError(404 if status == 404 else 405, CODE_NO_ROUTE, "No route for that URI"))
+    if 400 <= status < 500:
+        detail = exc.detail if isinstance(exc, HTTPException) else "bad request"
+        return failure(ApiError(status, CODE_BAD_REQUEST, str(detail)))
     return failure(ApiError(status, CODE_INTERNAL, "Internal error"))
 
 
@@ -53,12 +66,13 @@ def ensure_bootstrap_token(context: Context) -> Path:
     path = context.settings.state / "bootstrap-token"
     existing = context.store.token_by_value(path.read_text(encoding="utf-8").strip()) if path.is_file() else None
     if existing is not None and any(EVERY_ACCOUNT in (p.get("resources") or {}) for p in existing["policies"]):
+        context.bootstrap_id = existing["id"]
         return path
     if existing is not None:  # made before it granted every account: scoped to the first stack's account only
         del context.store.tokens[existing["id"]]
     account_groups = [{"id": g.id} for g in PERMISSION_GROUPS if g.scope == "com.cloudflare.api.account"]
     user_groups = [{"id": g.id} for g in PERMISSION_GROUPS if g.scope == "com.cloudflare.api.user"]
-    _, value = tokens.create_token(
+    token, value = tokens.create_token(
         context,
         "user",
         {
@@ -78,7 +92,29 @@ def ensure_bootstrap_token(context: Context) -> Path:
         },
     )
     atomic_write_text(path, value + "\n", mode=0o600)
+    context.bootstrap_id = token["id"]
     return path
+
+
+def all_routes() -> list[BaseRoute]:
+    """Every route of the API, in matching order; a new area adds its module's ``routes`` here."""
+    return [*kv.routes, *values.routes, *pages.routes, *workers.routes, *tokens.routes, *admin.routes]
+
+
+def server_config(app: KnobsMiddleware, port: int, *, log_level: str = "warning") -> uvicorn.Config:
+    """How the API server runs, in `kvstack local up` and in tests alike."""
+    # Headers up to 2 MiB reach the app, which refuses more than Cloudflare's 32 KiB with an envelope (431);
+    # uvicorn's own 16 KiB default answered a plain-text 400 and reset the connection.
+    return uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        h11_max_incomplete_event_size=2 * 1024 * 1024,
+        # The client address is the TCP peer, as Cloudflare sees it: never X-Forwarded-For (token IP conditions).
+        proxy_headers=False,
+    )
 
 
 def create_app(settings: Settings, knobs: Knobs | None = None) -> Starlette:
@@ -87,7 +123,7 @@ def create_app(settings: Settings, knobs: Knobs | None = None) -> Starlette:
     context = Context(settings=settings, store=Store.open(settings.state), knobs=knobs or Knobs())
     ensure_bootstrap_token(context)
     app = Starlette(
-        routes=[*kv.routes, *pages.routes, *workers.routes, *tokens.routes, *admin.routes],
+        routes=all_routes(),
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.context = context
@@ -127,6 +163,11 @@ class KnobsMiddleware:
                 entry["status"] = message["status"]
             await send(message)
 
+        header_bytes = sum(len(name) + len(value) for name, value in scope.get("headers", []))
+        if header_bytes > MAX_HEADER_BYTES:
+            error = ApiError(431, CODE_HEADERS_TOO_LARGE, f"request headers are larger than {MAX_HEADER_BYTES} bytes")
+            await self._answer(scope, receive, logged_send, error)
+            return
         if scope["path"].startswith("/__kvstack/"):
             await self.app(scope, receive, logged_send)
             return

@@ -11,8 +11,9 @@ import httpx
 from starlette.requests import Request
 
 from kvstack.local.api.auth import authenticate, require
-from kvstack.local.api.envelope import CODE_AUTH, CODE_INTERNAL, CODE_NAMESPACE_NOT_FOUND, ApiError
+from kvstack.local.api.envelope import ApiError
 from kvstack.local.api.knobs import Knobs, RequestLog
+from kvstack.local.api.limits import CODE_AUTH, CODE_INTERNAL, CODE_NAMESPACE_NOT_FOUND
 from kvstack.local.api.store import Store
 from kvstack.permissions import Capability
 
@@ -34,6 +35,7 @@ class Context:
     knobs: Knobs
     log: RequestLog = field(default_factory=RequestLog)
     storage: httpx.AsyncClient | None = None
+    bootstrap_id: str = ""  # the id of the token that may call the admin routes (see app.ensure_bootstrap_token)
 
     def client(self) -> httpx.AsyncClient:
         if self.storage is None:

@@ -1,4 +1,4 @@
-"""Cloudflare's response envelope and error codes, in one place."""
+"""Cloudflare's response envelope (success, failure, page-style lists); the codes live in ``limits``."""
 
 from __future__ import annotations
 
@@ -9,14 +9,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 __all__ = [
-    "CODE_AUTH",
-    "CODE_BAD_REQUEST",
-    "CODE_DUPLICATE_TITLE",
-    "CODE_INTERNAL",
-    "CODE_KEY_NOT_FOUND",
-    "CODE_NAMESPACE_NOT_FOUND",
-    "CODE_NO_ROUTE",
-    "CODE_RATE_LIMITED",
     "ApiError",
     "failure",
     "json_body",
@@ -24,26 +16,7 @@ __all__ = [
     "success",
 ]
 
-# Cloudflare's codes, as the API answers them (see docs/local-api.md for the full table).
-CODE_AUTH = 10000
-CODE_INTERNAL = 10001
-CODE_KEY_NOT_FOUND = 10009
-CODE_VALUE_TOO_LARGE = 10011
-CODE_METADATA_TOO_LARGE = 10012
-CODE_NAMESPACE_NOT_FOUND = 10013
-CODE_DUPLICATE_TITLE = 10014
-CODE_BAD_EXPIRATION = 10015
-CODE_BAD_EXPIRATION_TTL = 10016
-CODE_INVALID_KEY = 10019
-CODE_BAD_LIMIT = 10020
-CODE_KEY_TOO_LONG = 10033
-CODE_TOO_MANY_ITEMS = 10026
-CODE_SCRIPT_NOT_FOUND = 10007
-CODE_PROJECT_NOT_FOUND = 8000007
-CODE_TOKEN_NOT_FOUND = 1003
-CODE_BAD_REQUEST = 10002
-CODE_NO_ROUTE = 7003
-CODE_RATE_LIMITED = 971
+from kvstack.local.api.limits import CODE_BAD_REQUEST
 
 
 class ApiError(Exception):
@@ -74,15 +47,19 @@ def failure(error: ApiError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status, headers=error.headers)
 
 
-def paged(items: list[Any], query: Any, *, per_page: int = 20, max_per_page: int = 100) -> JSONResponse:
-    """A page-style list answer honouring ``page``/``per_page``: the SDK pages until a page comes back empty."""
-    try:
-        page = max(1, int(query.get("page", 1)))
-        size = int(query.get("per_page", per_page))
-    except ValueError:
-        raise ApiError(400, CODE_BAD_REQUEST, "page and per_page must be integers") from None
-    if not 1 <= size <= max_per_page:
-        raise ApiError(400, CODE_BAD_REQUEST, f"per_page must be between 1 and {max_per_page}")
+def paged(
+    items: list[Any],
+    page: int,
+    per_page: int | None,
+    *,
+    default: int = 20,
+    min_per_page: int = 1,
+    max_per_page: int = 100,
+) -> JSONResponse:
+    """A page-style list answer for ``page``/``per_page``: the SDK pages until a page comes back empty."""
+    size = default if per_page is None else per_page
+    if not min_per_page <= size <= max_per_page:
+        raise ApiError(400, CODE_BAD_REQUEST, f"per_page must be between {min_per_page} and {max_per_page}")
     chunk = items[(page - 1) * size : page * size]
     return success(
         chunk,
@@ -102,9 +79,15 @@ async def json_body(request: Request, *, empty: Any = None) -> Any:
     if not raw:
         return empty
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ApiError(400, CODE_BAD_REQUEST, f"request body is not JSON: {exc.msg}") from exc
+    except (ValueError, RecursionError) as exc:  # Infinity/NaN, a 4,301-digit number, 100,000 `[`
+        raise ApiError(400, CODE_BAD_REQUEST, f"request body is not JSON Cloudflare accepts: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 async def json_object(request: Request) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
@@ -10,18 +9,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from kvstack.local.api.auth import authenticate, token_status
+from kvstack.local.api.auth import authenticate, check_address, token_status
 from kvstack.local.api.context import Context, context_of
-from kvstack.local.api.envelope import (
+from kvstack.local.api.envelope import ApiError, paged, success
+from kvstack.local.api.limits import (
     CODE_AUTH,
     CODE_BAD_REQUEST,
+    CODE_TOKEN_INVALID,
     CODE_TOKEN_NOT_FOUND,
-    ApiError,
-    json_object,
-    paged,
-    success,
+    TOKEN_PER_PAGE,
 )
+from kvstack.local.api.shapes import PageQuery, TokenBody
 from kvstack.local.api.store import hash_token, new_id, now_rfc3339
+from kvstack.local.api.validation import parse_body, parse_query, validated
 from kvstack.permissions import PERMISSION_GROUPS, group_by_id
 
 __all__ = ["create_token", "routes"]
@@ -36,51 +36,57 @@ def _owner(request: Request) -> str:
 
 
 def _view(token: dict[str, Any]) -> dict[str, Any]:
-    view = {k: v for k, v in token.items() if k not in ("value_sha256", "owner")}
+    view = {k: v for k, v in token.items() if k not in ("value_sha256", "owner", "condition")}
     view["status"] = token_status(token)
+    rule = (token.get("condition") or {}).get("request.ip")
+    # Cloudflare's docs write ``request.ip``; SDK 5.9's models read ``request_ip``: answer both.
+    view["condition"] = {"request.ip": rule, "request_ip": rule} if rule else {}
     return view
 
 
-def create_token(context: Context, owner: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """Validate a token request as Cloudflare does, store it (hash only) and return it with its value."""
-    name = body.get("name")
-    if not isinstance(name, str) or not name or len(name) > 120:
-        raise ApiError(400, CODE_BAD_REQUEST, "name is required (at most 120 characters)")
-    policies = body.get("policies")
-    if not isinstance(policies, list) or not policies:
-        raise ApiError(400, CODE_BAD_REQUEST, "policies are required")
+def _condition(body: TokenBody) -> dict[str, Any]:
+    rule = body.condition.request_ip if body.condition else None
+    if rule is None:
+        return {}
+    stored = {k: v for k, v in (("in", rule.in_), ("not_in", rule.not_in)) if v is not None}
+    return {"request.ip": stored} if stored else {}
+
+
+def _policies(body: TokenBody) -> list[dict[str, Any]]:
     stored = []
-    for policy in policies:
-        if not isinstance(policy, dict) or policy.get("effect") not in ("allow", "deny"):
-            raise ApiError(400, CODE_BAD_REQUEST, "each policy needs effect allow or deny")
-        resources = policy.get("resources")
-        if isinstance(resources, str):  # tolerated: some clients send the JSON as a string
-            resources = json.loads(resources)
-        if not isinstance(resources, dict) or not resources:
-            raise ApiError(400, CODE_BAD_REQUEST, "each policy needs resources")
+    for where, policy in enumerate(body.policies):
         groups = []
-        for ref in policy.get("permission_groups") or []:
-            group = group_by_id(str(ref.get("id") if isinstance(ref, dict) else ref))
+        for ref in policy.permission_groups:
+            group = group_by_id(ref.id)
             if group is None:
-                raise ApiError(400, CODE_BAD_REQUEST, f"unknown permission group {ref!r}")
+                raise ApiError(400, CODE_BAD_REQUEST, f"body.policies[{where}]: unknown permission group {ref.id!r}")
             groups.append({"id": group.id, "name": group.name})
-        if not groups:
-            raise ApiError(400, CODE_BAD_REQUEST, "each policy needs permission groups")
-        stored.append({"id": new_id(), "effect": policy["effect"], "permission_groups": groups, "resources": resources})
+        stored.append(
+            {"id": new_id(), "effect": policy.effect, "permission_groups": groups, "resources": policy.resources}
+        )
+    return stored
+
+
+def _apply(token: dict[str, Any], body: TokenBody) -> None:
+    """What a create or an update (PUT replaces) sets from the body."""
+    token.update(
+        name=body.name,
+        status=body.status or token.get("status") or "active",
+        modified_on=now_rfc3339(),
+        expires_on=body.expires_on,
+        not_before=body.not_before,
+        policies=_policies(body),
+        condition=_condition(body),
+    )
+
+
+def create_token(context: Context, owner: str, data: Any) -> tuple[dict[str, Any], str]:
+    """Validate a token request as Cloudflare does, store it (hash only) and return it with its value."""
+    body = validated(TokenBody, data)
     value = secrets.token_urlsafe(30)  # 40 characters: Cloudflare's values are 40–80
-    token: dict[str, Any] = {
-        "id": new_id(),
-        "name": name,
-        "status": body.get("status") or "active",
-        "issued_on": now_rfc3339(),
-        "modified_on": now_rfc3339(),
-        "expires_on": body.get("expires_on"),
-        "not_before": body.get("not_before"),
-        "policies": stored,
-        "condition": body.get("condition") or {},
-        "owner": owner,
-        "value_sha256": hash_token(value),
-    }
+    token: dict[str, Any] = {"id": new_id(), "issued_on": now_rfc3339(), "owner": owner}
+    _apply(token, body)
+    token["value_sha256"] = hash_token(value)
     context.store.tokens[token["id"]] = token
     context.store.save()
     return token, value
@@ -98,9 +104,10 @@ async def verify(request: Request) -> Response:
     header = request.headers.get("authorization", "")
     token = context.store.token_by_value(header.partition(" ")[2].strip()) if header else None
     if token is None:
-        raise ApiError(401, 1000, "Invalid API Token")
+        raise ApiError(401, CODE_TOKEN_INVALID, "Invalid API Token")
     if _owner(request) == "account" and request.path_params["account_id"] != context.settings.account_id:
         raise ApiError(403, CODE_AUTH, "Authentication error")
+    check_address(token, request)
     result = {"id": token["id"], "status": token_status(token)}
     for key in ("expires_on", "not_before"):
         if token.get(key):
@@ -111,9 +118,11 @@ async def verify(request: Request) -> Response:
 async def list_tokens(request: Request) -> Response:
     context = context_of(request)
     context.authorize(request, "tokens.read")
+    query = parse_query(request, PageQuery)
     owner = _owner(request)
     tokens = [_view(t) for t in context.store.tokens.values() if t["owner"] == owner]
-    return paged(tokens, request.query_params, max_per_page=50)
+    low, high = TOKEN_PER_PAGE
+    return paged(tokens, query.page, query.per_page, min_per_page=low, max_per_page=high)
 
 
 async def get_token(request: Request) -> Response:
@@ -124,21 +133,31 @@ async def get_token(request: Request) -> Response:
 async def post_token(request: Request) -> Response:
     context = context_of(request)
     context.authorize(request, "tokens.write")
-    token, value = create_token(context, _owner(request), await json_object(request))
+    token, value = create_token(context, _owner(request), await parse_body(request, dict[str, Any], empty={}))
     return success({**_view(token), "value": value})
 
 
 async def update_token(request: Request) -> Response:
+    """PUT replaces the token's name, policies, status, validity and condition; its value stays."""
     context = context_of(request)
     context.authorize(request, "tokens.write")
     token = _find(request)
-    body = await json_object(request)
-    for key in ("name", "status", "expires_on", "not_before", "condition"):
-        if key in body:
-            token[key] = body[key]
-    token["modified_on"] = now_rfc3339()
+    body = await parse_body(request, TokenBody, empty={})
+    _apply(token, body)
     context.store.save()
     return success(_view(token))
+
+
+async def roll_token(request: Request) -> Response:
+    """A new secret for the token; the old value stops working at once."""
+    context = context_of(request)
+    context.authorize(request, "tokens.write")
+    token = _find(request)
+    value = secrets.token_urlsafe(30)
+    token["value_sha256"] = hash_token(value)
+    token["modified_on"] = now_rfc3339()
+    context.store.save()
+    return success(value)
 
 
 async def delete_token(request: Request) -> Response:
@@ -159,7 +178,8 @@ async def permission_groups(request: Request) -> Response:
         for g in PERMISSION_GROUPS
         if (name is None or g.name == name) and (scope is None or g.scope == scope)
     ]
-    return paged(groups, request.query_params, per_page=100, max_per_page=1000)
+    query = parse_query(request, PageQuery)
+    return paged(groups, query.page, query.per_page, default=100, max_per_page=1000)
 
 
 async def user(request: Request) -> Response:
@@ -189,7 +209,8 @@ def _account(context: Context) -> dict[str, Any]:
 async def accounts(request: Request) -> Response:
     context = context_of(request)
     authenticate(request, context.store)
-    return paged([_account(context)], request.query_params, max_per_page=50)
+    query = parse_query(request, PageQuery)
+    return paged([_account(context)], query.page, query.per_page, min_per_page=5, max_per_page=50)
 
 
 async def account(request: Request) -> Response:
@@ -209,7 +230,8 @@ async def memberships(request: Request) -> Response:
         "roles": ["Administrator"],
         "permissions": {},
     }
-    return paged([membership], request.query_params, max_per_page=50)
+    query = parse_query(request, PageQuery)
+    return paged([membership], query.page, query.per_page, min_per_page=5, max_per_page=50)
 
 
 routes = [
@@ -226,6 +248,8 @@ routes = [
     Route(USER_TOKENS + "/{token_id}", update_token, methods=["PUT"]),
     Route(ACCOUNT_TOKENS + "/{token_id}", update_token, methods=["PUT"]),
     Route(USER_TOKENS + "/{token_id}", delete_token, methods=["DELETE"]),
+    Route(USER_TOKENS + "/{token_id}/value", roll_token, methods=["PUT"]),
+    Route(ACCOUNT_TOKENS + "/{token_id}/value", roll_token, methods=["PUT"]),
     Route(ACCOUNT_TOKENS + "/{token_id}", delete_token, methods=["DELETE"]),
     Route("/client/v4/user", user, methods=["GET"]),
     Route("/client/v4/memberships", memberships, methods=["GET"]),

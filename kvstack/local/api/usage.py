@@ -5,7 +5,7 @@ What the GraphQL Analytics subset (:mod:`kvstack.local.api.graphql`) serves:
 - every successful KV operation made through this API, counted here per key as Cloudflare bills them
   (a bulk get of 100 keys is 100 reads, a list page is 1 list);
 - every KV operation the runtime's apps make: the runtime hands each app its bindings wrapped in a counter,
-  which leaves one record per request in the storage's internal usage namespace (:data:`RUNTIME_USAGE_NAMESPACE`);
+  which leaves one record per operation in the storage's internal usage namespace (kvstack/local/kvcount.py);
   :func:`drain_runtime_counts` moves them into the ledger before every query;
 - storage (keys and bytes per namespace), measured from Miniflare's storage when asked, kept per day.
 
@@ -28,10 +28,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from kvstack.local.api.admin import BOOTSTRAP_TOKEN_NAME
-from kvstack.local.api.auth import authenticate
+from kvstack.local.api.admin import require_admin
 from kvstack.local.api.context import Context, context_of
-from kvstack.local.api.envelope import CODE_AUTH, CODE_BAD_REQUEST, ApiError, json_object, success
+from kvstack.local.api.envelope import ApiError, json_object, success
+from kvstack.local.api.limits import CODE_BAD_REQUEST
+from kvstack.local.kvcount import RUNTIME_USAGE_NAMESPACE
 from kvstack.local.state import atomic_write_text
 
 __all__ = [
@@ -45,9 +46,6 @@ __all__ = [
 ]
 
 ACTIONS: Final = ("read", "write", "delete", "list")
-# The storage namespace where the runtime's counting wrapper leaves one record per app request. It is no
-# namespace of the account (the API never lists it); keys are ``<date>/<namespace id>/<action>/<unique>``.
-RUNTIME_USAGE_NAMESPACE: Final = "kvstack-runtime-usage"
 
 Counts = dict[str, dict[str, dict[str, int]]]  # date -> namespace id -> action (or keyCount/byteCount) -> n
 
@@ -217,9 +215,7 @@ async def measure_storage(request: Request, ledger: UsageLedger) -> dict[str, di
 
 def usage_routes(ledger: UsageLedger) -> list[Route]:
     def admin(request: Request) -> None:
-        token = authenticate(request, context_of(request).store)
-        if token["name"] != BOOTSTRAP_TOKEN_NAME:
-            raise ApiError(403, CODE_AUTH, "kvstack admin routes need the bootstrap token")
+        require_admin(request)  # the bootstrap token by id, as every /__kvstack/ route
 
     async def add_operations(request: Request) -> Response:
         """Body ``{"operations": [{"namespaceId", "actionType", "requests", "date"?}]}``: counts to add."""
@@ -237,7 +233,10 @@ def usage_routes(ledger: UsageLedger) -> list[Route]:
                     day = date.fromisoformat(str(day)).isoformat()
                 except ValueError:
                     raise ApiError(400, CODE_BAD_REQUEST, f"date {day!r} is not YYYY-MM-DD") from None
-            ledger.count(str(item.get("namespaceId")), item["actionType"], int(item.get("requests", 0)), day)
+            requests = item.get("requests", 0)
+            if isinstance(requests, bool) or not isinstance(requests, int) or not 0 <= requests <= 2**53:
+                raise ApiError(400, CODE_BAD_REQUEST, f"requests {requests!r} is not a whole number of requests")
+            ledger.count(str(item.get("namespaceId")), item["actionType"], requests, day)
         return success({"counted": len(items)})
 
     return [

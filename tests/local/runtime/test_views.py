@@ -19,6 +19,7 @@ import pytest
 from kvstack.errors import LocalCloudflareError
 from kvstack.local import runtime as runtime_module
 from kvstack.local.apps import AppSpec, local_dev_vars, stage_reference_apps, write_dev_vars
+from kvstack.local.kvcount import USAGE_BINDING
 from kvstack.local.runtime import LocalRuntime, launch_runtime
 from kvstack.local.views import VIEW_VAR, deployed_view
 from kvstack.local.wrangler import stop_runtime
@@ -57,7 +58,8 @@ def test_deployed_view_has_no_preview_id_and_names_itself(tmp_path: Path) -> Non
     view = deployed_view(codex)
     assert view.config == codex.deployed_config
     entries = [entry for section in sections(view) for entry in section.get("kv_namespaces", [])]
-    assert {entry["binding"] for entry in entries} == {"AUTH_SESSION_KV", "CACHE_KV"}
+    # the app's bindings, and the counter's own (kvstack/local/kvcount.py)
+    assert {entry["binding"] for entry in entries} == {"AUTH_SESSION_KV", "CACHE_KV", USAGE_BINDING}
     assert all("preview_id" not in entry for entry in entries), entries
     assert {entry["id"] for entry in entries} >= {namespace_id("codex", "CACHE_KV")}
     first = view_of(view)

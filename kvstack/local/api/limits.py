@@ -1,0 +1,53 @@
+"""Cloudflare's error codes and limits, as the API answers and enforces them: one table for the local API,
+the checks and the test fake (``tests/fakecloudflare.py``), so they cannot disagree.
+
+Sources: Cloudflare's docs (developers.cloudflare.com/kv/platform/limits, the API's error answers) and the
+OpenAPI subset in ``../shared/cloudflare/``; where those and the pinned SDK disagree, the SDK wins.
+"""
+
+from __future__ import annotations
+
+# --- error codes (``errors[].code``)
+CODE_AUTH = 10000
+CODE_INTERNAL = 10001
+CODE_BAD_REQUEST = 10002
+CODE_SCRIPT_NOT_FOUND = 10007
+CODE_KEY_NOT_FOUND = 10009
+CODE_VALUE_TOO_LARGE = 10011
+CODE_METADATA_TOO_LARGE = 10012
+CODE_NAMESPACE_NOT_FOUND = 10013
+CODE_DUPLICATE_TITLE = 10014
+CODE_BAD_EXPIRATION = 10015
+CODE_BAD_EXPIRATION_TTL = 10016
+CODE_INVALID_KEY = 10019
+CODE_BAD_LIMIT = 10020
+CODE_BAD_CURSOR = 10021
+CODE_TOO_MANY_ITEMS = 10026
+CODE_KEY_TOO_LONG = 10033
+CODE_HEADERS_TOO_LARGE = 10034
+CODE_TOKEN_INVALID = 1000
+CODE_TOKEN_NOT_FOUND = 1003
+CODE_IP_FORBIDDEN = 9109
+CODE_NO_ROUTE = 7003
+CODE_RATE_LIMITED = 971
+CODE_PROJECT_NOT_FOUND = 8000007
+CODE_PROJECT_EXISTS = 8000002
+
+# --- Workers KV
+MAX_KEY_BYTES = 512
+MAX_VALUE_BYTES = 25 * 1024 * 1024
+MAX_METADATA_BYTES = 1024
+MIN_TTL = 60
+MAX_TITLE_BYTES = 512
+LIST_LIMIT_MIN = 10
+LIST_LIMIT_MAX = 1000
+BULK_WRITE_MAX = 10_000
+BULK_GET_MAX = 100
+NAMESPACE_PER_PAGE_MAX = 1000
+
+# --- tokens, Pages, requests
+MAX_TOKEN_NAME = 120
+TOKEN_PER_PAGE = (5, 50)
+PROJECT_NAME_MAX = 58
+MAX_HEADER_BYTES = 32 * 1024
+RATE_LIMIT = (1200, 300)

@@ -1,0 +1,253 @@
+"""KV values, metadata and bulk routes: round trips through the strict SDK, Cloudflare's limits and codes,
+and the hostile inputs that used to answer 500 (each now a 4xx with the envelope, the connection still usable).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.local.api.conftest import ACCOUNT, Api, Sdk, answer_error
+
+pytestmark = [pytest.mark.runtime, pytest.mark.xdist_group("local-api")]
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def client(api: Api) -> Iterator[httpx.Client]:
+    """One keep-alive connection, so a test sees whether an answer poisoned it."""
+    with httpx.Client(base_url=api.base, headers=api.auth(), timeout=120) as client:
+        yield client
+
+
+def still_serves(client: httpx.Client) -> None:
+    answer = client.get("/user/tokens/verify")
+    assert answer.status_code == 200, answer.text
+
+
+def test_values_round_trip_bytes_metadata_and_expiration(sdk: Sdk, namespace: str) -> None:
+    raw = bytes(range(256))
+    sdk(
+        lambda c: c.kv.namespaces.values.update(
+            "bin:1",
+            account_id=ACCOUNT,
+            namespace_id=namespace,
+            value=raw,
+            metadata={"kind": "binary"},
+            expiration_ttl=120,
+        )
+    )
+    read = sdk.api.sdk().kv.namespaces.values.with_raw_response.get("bin:1", account_id=ACCOUNT, namespace_id=namespace)
+    assert read.http_response.content == raw
+    assert int(read.headers["expiration"]) > time.time() + 100
+    metadata = sdk(lambda c: c.kv.namespaces.metadata.get("bin:1", account_id=ACCOUNT, namespace_id=namespace))
+    assert metadata == {"kind": "binary"}
+    sdk(lambda c: c.kv.namespaces.values.delete("bin:1", account_id=ACCOUNT, namespace_id=namespace))
+    assert sdk.error(lambda c: c.kv.namespaces.values.get("bin:1", account_id=ACCOUNT, namespace_id=namespace)) == (
+        404,
+        10009,
+    )
+
+
+def test_absolute_expiration_must_be_at_least_60_seconds_ahead(sdk: Sdk, namespace: str) -> None:
+    def put(expiration: int) -> Any:
+        return lambda c: c.kv.namespaces.values.update(
+            "e", account_id=ACCOUNT, namespace_id=namespace, value=b"v", expiration=expiration
+        )
+
+    assert sdk.error(put(int(time.time()) + 30)) == (400, 10015)
+    item = [{"key": "e", "value": "v", "expiration": int(time.time()) + 30}]
+    assert sdk.error(lambda c: c.kv.namespaces.bulk_update(namespace, account_id=ACCOUNT, body=item)) == (400, 10015)
+    later = int(time.time()) + 600
+    sdk(put(later))
+    read = sdk.api.sdk().kv.namespaces.values.with_raw_response.get("e", account_id=ACCOUNT, namespace_id=namespace)
+    assert int(read.headers["expiration"]) == later
+
+
+def test_a_value_read_is_one_storage_page_not_a_listing_walk(api: Api, namespace: str) -> None:
+    """A key that prefixes 1,100 others still reads with its expiry (the listing is never paged through)."""
+    body = [{"key": f"p{i:04d}", "value": "x"} for i in range(1100)]
+    body.append({"key": "p", "value": "v", "expiration_ttl": 300})
+    written = api.sdk().kv.namespaces.bulk_update(namespace, account_id=ACCOUNT, body=body)
+    assert written.successful_key_count == 1101
+    read = api.sdk().kv.namespaces.values.with_raw_response.get("p", account_id=ACCOUNT, namespace_id=namespace)
+    assert read.http_response.content == b"v"
+    assert int(read.headers["expiration"]) > time.time() + 200
+
+
+def test_bulk_get_with_metadata_and_json(sdk: Sdk, namespace: str) -> None:
+    body = [
+        {"key": "a", "value": json.dumps({"n": 1}), "metadata": {"m": 1}, "expiration_ttl": 300},
+        {"key": "b", "value": json.dumps([1, 2])},
+    ]
+    sdk(lambda c: c.kv.namespaces.bulk_update(namespace, account_id=ACCOUNT, body=body))
+    plain = sdk(lambda c: c.kv.namespaces.bulk_get(namespace, account_id=ACCOUNT, keys=["a", "b", "nope"]))
+    assert plain.values == {"a": '{"n": 1}', "b": "[1, 2]"}  # a missing key is left out (SDK 5.9 takes no null)
+    rich = sdk(
+        lambda c: c.kv.namespaces.bulk_get(
+            namespace, account_id=ACCOUNT, keys=["a", "nope"], type="json", with_metadata=True
+        )
+    )
+    entry = rich.values["a"]
+    entry = entry if isinstance(entry, dict) else entry.model_dump()
+    assert entry["value"] == {"n": 1}
+    assert entry["metadata"] == {"m": 1}
+    assert entry["expiration"] > time.time()
+    assert "nope" not in rich.values
+    deleted = sdk(lambda c: c.kv.namespaces.bulk_delete(namespace, account_id=ACCOUNT, body=["a", "b"]))
+    assert deleted.successful_key_count == 2
+    assert sdk(lambda c: c.kv.namespaces.keys.list(namespace, account_id=ACCOUNT)) == []
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ("key-513-bytes", 414, 10033),
+        ("key-dot", 400, 10019),
+        ("key-dotdot", 400, 10019),
+        ("ttl-59", 400, 10016),
+        ("metadata-1025", 413, 10012),
+        ("bulk-get-101", 400, 10026),
+        ("bulk-write-10001", 400, 10026),
+        ("bulk-delete-10001", 400, 10026),
+        ("value-25MiB-plus-1", 413, 10011),
+        ("bulk-value-25MiB-plus-1", 413, 10011),
+    ],
+)
+def test_limits_are_cloudflares(client: httpx.Client, namespace: str, case: str, status: int, code: int) -> None:
+    base = f"/accounts/{ACCOUNT}/storage/kv/namespaces/{namespace}"
+    requests = {
+        "key-513-bytes": lambda: client.put(f"{base}/values/{'k' * 513}", content=b"v"),
+        "key-dot": lambda: client.put(f"{base}/bulk", json=[{"key": ".", "value": "v"}]),
+        "key-dotdot": lambda: client.put(f"{base}/bulk", json=[{"key": "..", "value": "v"}]),
+        "ttl-59": lambda: client.put(f"{base}/values/k", params={"expiration_ttl": 59}, content=b"v"),
+        "metadata-1025": lambda: client.put(
+            f"{base}/values/k", files={"value": (None, "v"), "metadata": (None, json.dumps({"m": "x" * 1020}))}
+        ),
+        "bulk-get-101": lambda: client.post(f"{base}/bulk/get", json={"keys": [f"k{i}" for i in range(101)]}),
+        "bulk-write-10001": lambda: client.put(
+            f"{base}/bulk", json=[{"key": f"k{i}", "value": "v"} for i in range(10_001)]
+        ),
+        "bulk-delete-10001": lambda: client.post(f"{base}/bulk/delete", json=[f"k{i}" for i in range(10_001)]),
+        "value-25MiB-plus-1": lambda: client.put(f"{base}/values/big", content=b"x" * (25 * MIB + 1)),
+        "bulk-value-25MiB-plus-1": lambda: client.put(
+            f"{base}/bulk", json=[{"key": "big", "value": "x" * (25 * MIB + 1)}]
+        ),
+    }
+    assert answer_error(requests[case]()) == (status, code)
+    still_serves(client)
+    assert client.get(f"{base}/keys").json()["result"] == []
+
+
+# The hostile inputs of issue 15 that answered 500 (or stored garbage): each is now a 400 and stores nothing.
+HOSTILE_BULK_BODIES = {
+    "base64-not-base64": b'[{"key": "k", "value": "not base64!", "base64": true}]',
+    "ttl-Infinity": b'[{"key": "k", "value": "v", "expiration_ttl": Infinity}]',
+    "ttl-1e20": b'[{"key": "k", "value": "v", "expiration_ttl": 1e20}]',
+    "ttl-4301-digits": b'[{"key": "k", "value": "v", "expiration_ttl": ' + b"9" * 4301 + b"}]",
+    "expiration-1e400": b'[{"key": "k", "value": "v", "expiration": 1e400}]',
+    "ttl-NaN": b'[{"key": "k", "value": "v", "expiration_ttl": NaN}]',
+    "ttl-string": b'[{"key": "k", "value": "v", "expiration_ttl": "soon"}]',
+    "100000-brackets": b"[" * 100_000,
+    "100000-braces": b'{"a":' * 100_000,
+    "value-object": b'[{"key": "k", "value": {"a": 1}}]',
+    "value-number": b'[{"key": "k", "value": 5}]',
+    "key-number": b'[{"key": 5, "value": "v"}]',
+    "item-not-object": b'["k"]',
+    "body-object": b'{"key": "k", "value": "v"}',
+    "not-json": b"key=k&value=v",
+    "one-bad-item-among-good": b'[{"key": "a", "value": "v"}, {"key": "b", "value": {"x": 1}}]',
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_BULK_BODIES))
+def test_hostile_bulk_writes_are_400_and_store_nothing(client: httpx.Client, namespace: str, case: str) -> None:
+    base = f"/accounts/{ACCOUNT}/storage/kv/namespaces/{namespace}"
+    answer = client.put(f"{base}/bulk", content=HOSTILE_BULK_BODIES[case], headers={"content-type": "application/json"})
+    status, code = answer_error(answer)
+    assert status == 400, answer.text
+    assert code in (10002, 10015, 10016), answer.text
+    still_serves(client)
+    assert client.get(f"{base}/keys").json()["result"] == []
+
+
+@pytest.mark.parametrize(
+    ("case", "query"),
+    [
+        ("ttl-Infinity", {"expiration_ttl": "Infinity"}),
+        ("ttl-1e20", {"expiration_ttl": "1e20"}),
+        ("ttl-4301-digits", {"expiration_ttl": "9" * 4301}),
+        ("expiration-1e400", {"expiration": "1e400"}),
+        ("expiration-abc", {"expiration": "abc"}),
+    ],
+)
+def test_hostile_expiry_on_a_single_write_is_400(client: httpx.Client, namespace: str, case: str, query: Any) -> None:
+    answer = client.put(f"/accounts/{ACCOUNT}/storage/kv/namespaces/{namespace}/values/k", params=query, content=b"v")
+    status, code = answer_error(answer)
+    assert (status, code in (10015, 10016)) == (400, True), f"{case}: {answer.text}"
+    still_serves(client)
+
+
+@pytest.mark.parametrize(
+    ("case", "content_type", "body"),
+    [
+        (
+            "no-value-part",
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--b--\r\n',
+        ),
+        ("no-boundary", "multipart/form-data", b"--b\r\n\r\n"),
+        (
+            "truncated",
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="value"\r\n\r\nv',
+        ),
+        ("garbage", "multipart/form-data; boundary=b", b"garbage"),
+        (
+            "metadata-not-json",
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="value"\r\n\r\nv\r\n'
+            b'--b\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n{bad\r\n--b--\r\n',
+        ),
+    ],
+)
+def test_multipart_errors_are_400_not_internal_errors(
+    client: httpx.Client, namespace: str, case: str, content_type: str, body: bytes
+) -> None:
+    answer = client.put(
+        f"/accounts/{ACCOUNT}/storage/kv/namespaces/{namespace}/values/k",
+        content=body,
+        headers={"content-type": content_type},
+    )
+    assert answer_error(answer) == (400, 10002), f"{case}: {answer.text}"
+    still_serves(client)
+
+
+@pytest.mark.parametrize("kind", ["text-with-ttl", "binary"])
+def test_values_of_25_mib_round_trip(sdk: Sdk, namespace: str, kind: str) -> None:
+    value = (
+        (b"0123456789abcdef" * (25 * MIB // 16)) if kind == "text-with-ttl" else bytes(range(256)) * (25 * MIB // 256)
+    )
+    assert len(value) == 25 * MIB
+    ttl = {"expiration_ttl": 300} if kind == "text-with-ttl" else {}
+    sdk(lambda c: c.kv.namespaces.values.update(kind, account_id=ACCOUNT, namespace_id=namespace, value=value, **ttl))
+    read = sdk.api.sdk().kv.namespaces.values.get(kind, account_id=ACCOUNT, namespace_id=namespace)
+    assert read.read() == value
+
+
+@pytest.mark.slow
+def test_bulk_write_and_delete_of_10000_keys_answer_success(client: httpx.Client, namespace: str) -> None:
+    base = f"/accounts/{ACCOUNT}/storage/kv/namespaces/{namespace}"
+    items = [{"key": f"bulk:{i:05d}", "value": str(i)} for i in range(10_000)]
+    written = client.put(f"{base}/bulk", json=items)
+    assert written.json()["result"] == {"successful_key_count": 10_000, "unsuccessful_keys": []}
+    assert len(client.get(f"{base}/keys").json()["result"]) == 1000
+    deleted = client.post(f"{base}/bulk/delete", json=[item["key"] for item in items])
+    assert deleted.json()["result"] == {"successful_key_count": 10_000, "unsuccessful_keys": []}
+    assert client.get(f"{base}/keys").json()["result"] == []
