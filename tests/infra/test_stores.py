@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 
 from kvstack import names
 from kvstack.engine import run_program
 from kvstack.outputs import parse_outputs
-from tests.infra.conftest import ROOT, FakeCloudflare
+from tests.pulumi_fake import FakeCloudflare
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SECRETS = {
     "kvstack:store.energy-cache.rest_url": "https://eu1-merry-cat-32748.upstash.io",
@@ -36,7 +39,7 @@ def test_the_outputs_document_describes_the_store_and_holds_none_of_its_secrets(
     run = run_program(ROOT, "prod", FakeCloudflare(), secret_config=SECRETS)
     document = run.exports[names.OUTPUTS_EXPORT]
     assert not document.secret
-    jsonschema.validate(document.value, json.loads((ROOT / "schemas" / "outputs.schema.json").read_text()))
+    jsonschema.validate(document.value, json.loads((ROOT / "kvstack" / "schemas" / "outputs.schema.json").read_text()))
     assert document.value["stores"] == {
         "energy-cache": {
             "kind": "upstash",
