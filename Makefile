@@ -41,6 +41,7 @@ bench: setup
 	python bench/local_bench.py
 	python bench/plan_bench.py
 	python bench/check_bench.py --naive-keys 500 --fault-runs 5
+	python bench/upstash_bench.py
 	python bench/audit_bench.py
 
 clean:

@@ -39,8 +39,8 @@ __all__ = [
     "target_of",
 ]
 
-CheckKind = Literal["bindings", "tokens", "keyspaces", "flows"]
-CHECK_KINDS: Final[tuple[CheckKind, ...]] = ("bindings", "tokens", "keyspaces", "flows")
+CheckKind = Literal["bindings", "tokens", "keyspaces", "flows", "upstash"]
+CHECK_KINDS: Final[tuple[CheckKind, ...]] = ("bindings", "tokens", "keyspaces", "flows", "upstash")
 DEFAULT_EXPIRY_DAYS: Final = 14
 # Cloudflare KV is eventually consistent: other locations may see a write 60 s or more later.
 DEFAULT_CONSISTENCY_WINDOW: Final = 60.0

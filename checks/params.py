@@ -25,8 +25,10 @@ from checks.resources import (
     WranglerFileResource,
     script_names,
 )
+from checks.resources.store import StoreResource, declared_prefixes
 from kvstack.catalog import App
 from kvstack.errors import KvstackError
+from kvstack.keyspace.redis import load_redis_keyspace
 from kvstack.outputs import AppOutputs, BindingIds
 from kvstack.render import plan_render
 
@@ -228,6 +230,43 @@ def _flow(flow: str) -> Callable[[CheckContext], list[Param]]:
     return provide
 
 
+def _stores(context: CheckContext, every_prefix: bool) -> list[Param]:
+    params = []
+    for store in context.catalog.stores:
+        prefixes = declared_prefixes(context.catalog.root, store)
+        # The database is shared: a run of one stack also judges the keys of every other declared environment.
+        scanned = [p for p in prefixes if p != store.test_prefix] if every_prefix else [store.prefix]
+        found = context.outputs.stores.get(store.name)
+        lacking = [f for f in ("rest_url", "token", "read_only_token") if found is None or getattr(found, f) is None]
+        for prefix in scanned:
+            label = f"{store.name} ({prefix}:)"
+            if lacking:
+                keys = ", ".join(store.secret_keys[f] for f in lacking)
+                hint = f"set {keys} with `pulumi config set --secret`, run `pulumi up`, read the outputs with secrets"
+                params.append(
+                    Param(MissingFromOutputs(store.app, label, f"store {store.name}", hint), label, store.app)
+                )
+                continue
+            resource = StoreResource(
+                store=store,
+                outputs=found,
+                keyspace=load_redis_keyspace(context.catalog.root, store.keyspace),
+                declared_prefixes=prefixes,
+                run_id=context.run_id,
+                prefix=prefix,
+            )
+            params.append(Param(resource, resource.label, store.app))
+    return params
+
+
+def stores(context: CheckContext) -> list[Param]:
+    return _stores(context, every_prefix=False)
+
+
+def store_prefixes(context: CheckContext) -> list[Param]:
+    return _stores(context, every_prefix=True)
+
+
 # fixture name -> provider. A check names one of these as its only argument.
 PROVIDERS: dict[str, Callable[[CheckContext], list[Param]]] = {
     "namespace": namespaces,
@@ -242,4 +281,6 @@ PROVIDERS: dict[str, Callable[[CheckContext], list[Param]]] = {
     "cache_app": _flow("cache"),
     "rest_cache_app": _flow("rest-cache"),
     "class_state_app": _flow("class-state"),
+    "store": stores,
+    "store_prefix": store_prefixes,
 }

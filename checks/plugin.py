@@ -33,6 +33,7 @@ from checks.params import PROVIDERS, titles
 from checks.report import CheckResult, RunResults, ScanEntry, build_report, write_report
 from checks.residue import find_residue
 from checks.resources import FlowApp, KeyspaceResource, MissingFromOutputs
+from checks.resources.store import StoreResource
 from kvstack.errors import KvstackError
 
 __all__ = [
@@ -384,6 +385,8 @@ def _resource_fixture(name: str) -> Any:
         yield value
         if isinstance(value, FlowApp):
             value.cleanup()
+        if isinstance(value, StoreResource):
+            value.close()
 
     return pytest.fixture(name=name)(resource)
 

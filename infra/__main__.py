@@ -15,6 +15,7 @@ from kvstack.catalog import PROJECT_FILE, load_catalog
 from kvstack_infra.adapter import list_permission_groups
 from kvstack_infra.app import AppResources, AppResourcesArgs
 from kvstack_infra.document import outputs_document, token_values
+from kvstack_infra.stores import store_secrets
 from kvstack_infra.tokens import ScopedToken, ScopedTokenArgs
 
 
@@ -42,6 +43,8 @@ def main() -> None:
     ]
     pulumi.export(names.OUTPUTS_EXPORT, outputs_document(catalog, apps, tokens))
     pulumi.export(names.TOKEN_VALUES_EXPORT, token_values(tokens))
+    if catalog.stores:
+        pulumi.export(names.STORE_SECRETS_EXPORT, store_secrets(catalog))
 
 
 main()

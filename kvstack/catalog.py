@@ -20,6 +20,7 @@ from jsonschema.exceptions import ValidationError
 
 from kvstack.errors import CatalogError, CatalogProblems
 from kvstack.schemas import describe_error, validator
+from kvstack.stores import Store, refuse_plain_store_secrets
 from kvstack.yamlfile import YamlDocument, read_yaml
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "AppKind",
     "Binding",
     "Catalog",
+    "Store",
     "Token",
     "TokenRole",
     "WranglerFile",
@@ -122,6 +124,13 @@ class Catalog:
     token_expiry: datetime
     apps: tuple[App, ...]
     tokens: tuple[Token, ...]
+    stores: tuple[Store, ...] = ()
+
+    def store(self, name: str) -> Store:
+        for store in self.stores:
+            if store.name == name:
+                return store
+        raise KeyError(f"no store named {name!r}; declared: {', '.join(s.name for s in self.stores) or 'none'}")
 
     def app(self, name: str) -> App:
         for app in self.apps:
@@ -205,6 +214,7 @@ def _stack_part(doc: YamlDocument, problems: list[CatalogError]) -> tuple[YamlDo
             ["config", CATALOG_KEY],
             hint="move apps and tokens to Pulumi.yaml; keep only what differs per environment here",
         )
+    refuse_plain_store_secrets(doc, data["config"])
     problems.extend(_validate(doc, data["config"], "stack", ["config"]))
     return doc, cast(dict[str, Any], data["config"])
 

@@ -28,6 +28,7 @@ from kvstack.catalog import (
 )
 from kvstack.catalog_rules import RULES, RuleContext
 from kvstack.errors import CatalogError
+from kvstack.stores import build_stores
 from kvstack.yamlfile import YamlDocument
 
 __all__ = ["Builder"]
@@ -91,6 +92,7 @@ class Builder:
             token_expiry=expiry,
             apps=apps,
             tokens=self._tokens(apps, expiry),
+            stores=build_stores(self, apps),
         )
         context = RuleContext(catalog, self.pdoc, self.sdoc, self.ppath)
         for rule in RULES:

@@ -145,8 +145,18 @@ class ProgramRun:
         }
 
 
-def run_program(root: Path, stack: str, mocks: pulumi.runtime.Mocks, *, program: Path = PROGRAM_DIR) -> ProgramRun:
+def run_program(
+    root: Path,
+    stack: str,
+    mocks: pulumi.runtime.Mocks,
+    *,
+    program: Path = PROGRAM_DIR,
+    secret_config: Mapping[str, str] | None = None,
+) -> ProgramRun:
     """Evaluate the Pulumi program ``program`` for ``stack`` of the project in ``root`` against ``mocks``.
+
+    ``secret_config`` is the stack's secret config as ``pulumi up`` would decrypt it (``{"kvstack:store.x.token":
+    value}``); without it the program sees no config, as ``kvstack plan`` runs it.
 
     The run happens in its own thread and context, so Pulumi's runtime state starts fresh each time
     and nothing of it leaks to the caller: call it as often as you like in one process.
@@ -164,7 +174,7 @@ def run_program(root: Path, stack: str, mocks: pulumi.runtime.Mocks, *, program:
 
     def target() -> None:
         try:
-            outcome.append(_run(root, project, stack, mocks, program))
+            outcome.append(_run(root, project, stack, mocks, program, dict(secret_config or {})))
         except BaseException as exc:  # handed to the calling thread
             outcome.append(exc)
 
@@ -229,7 +239,9 @@ def _long_lived_imports() -> Iterator[None]:
         gc.freeze()
 
 
-def _run(root: Path, project: str, stack: str, mocks: pulumi.runtime.Mocks, program: Path) -> ProgramRun:
+def _run(
+    root: Path, project: str, stack: str, mocks: pulumi.runtime.Mocks, program: Path, secret_config: dict[str, str]
+) -> ProgramRun:
     from pulumi.runtime import settings
     from pulumi.runtime.config import set_all_config
     from pulumi.runtime.mocks import set_mocks
@@ -241,7 +253,7 @@ def _run(root: Path, project: str, stack: str, mocks: pulumi.runtime.Mocks, prog
     monitor = _recording_monitor(mocks)
     try:
         settings.reset_options(project=project, stack=stack, root_directory=str(root), preview=False)
-        set_all_config({})
+        set_all_config(secret_config, list(secret_config))
         set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
         stack_resource = settings.get_root_resource()
 

@@ -20,11 +20,14 @@ __all__ = [
     "OUTPUTS_SCHEMA_VERSION",
     "PAGES_PROJECT_NAME_RE",
     "PREVIEW_SUFFIX",
+    "STORE_SECRETS_EXPORT",
+    "STORE_SECRET_FIELDS",
     "TOKEN_VALUES_EXPORT",
     "WRANGLER_TOP_SECTION",
     "is_namespace_id",
     "namespace_title",
     "preview_namespace_title",
+    "store_secret_key",
     "token_name",
 ]
 
@@ -34,6 +37,9 @@ OUTPUTS_EXPORT: Final = "kvstack"
 # readable without --show-secrets (a dict holding one secret becomes secret as a whole in Pulumi).
 TOKEN_VALUES_EXPORT: Final = "kvstack_token_values"
 OUTPUTS_SCHEMA_VERSION: Final = 1
+# The stores' REST URLs and tokens (Pulumi config secrets of each stack), exported apart and secret.
+STORE_SECRETS_EXPORT: Final = "kvstack_store_secrets"
+STORE_SECRET_FIELDS: Final = ("rest_url", "token", "read_only_token")
 
 # Type tokens of kvstack's own ComponentResources: "kvstack:<module>:<Type>".
 COMPONENT_TYPE_PREFIX: Final = "kvstack"
@@ -67,6 +73,11 @@ def preview_namespace_title(app: str, environment: str, binding: str) -> str:
 def token_name(project: str, environment: str, token: str) -> str:
     """The name a scoped API token carries in the dashboard, ``<project>-<env>-<token>``."""
     return f"{project}-{environment}-{token}"
+
+
+def store_secret_key(store: str, field: str) -> str:
+    """The stack config key of a store's secret: ``kvstack:store.<store>.<field>``."""
+    return f"kvstack:store.{store}.{field}"
 
 
 def is_namespace_id(value: object) -> bool:

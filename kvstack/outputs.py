@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ __all__ = [
     "AppOutputs",
     "BindingIds",
     "Outputs",
+    "StoreOutputs",
     "TokenOutputs",
     "outputs_from_stack_output",
     "parse_outputs",
@@ -67,6 +68,25 @@ class TokenOutputs:
 
 
 @dataclass(frozen=True)
+class StoreOutputs:
+    """An existing database an app uses; its credentials only when read with secrets. Never printed."""
+
+    name: str
+    kind: str
+    app: str
+    prefix: str
+    test_prefix: str | None
+    keyspace: str
+    rest_url: str | None = None
+    token: str | None = None
+    read_only_token: str | None = None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f}=<{'set' if getattr(self, f) else 'unset'}>" for f in names.STORE_SECRET_FIELDS)
+        return f"StoreOutputs(name={self.name!r}, prefix={self.prefix!r}, {shown})"
+
+
+@dataclass(frozen=True)
 class Outputs:
     """The validated outputs document of one stack."""
 
@@ -77,6 +97,7 @@ class Outputs:
     apps: Mapping[str, AppOutputs]
     tokens: Mapping[str, TokenOutputs]
     source: str
+    stores: Mapping[str, StoreOutputs] = field(default_factory=dict)
 
     def bindings(self) -> Iterator[tuple[AppOutputs, str, BindingIds]]:
         for app in self.apps.values():
@@ -98,7 +119,7 @@ class Outputs:
             if with_secrets and token.value is not None:
                 entry["value"] = token.value
             tokens[key] = entry
-        return {
+        document: dict[str, Any] = {
             "schema_version": names.OUTPUTS_SCHEMA_VERSION,
             "project": self.project,
             "stack": self.stack,
@@ -123,9 +144,26 @@ class Outputs:
             },
             "tokens": tokens,
         }
+        if self.stores:
+            document["stores"] = {
+                store.name: {
+                    "kind": store.kind,
+                    "app": store.app,
+                    "prefix": store.prefix,
+                    "test_prefix": store.test_prefix,
+                    "keyspace": store.keyspace,
+                }
+                for store in self.stores.values()
+            }
+        return document
 
 
-def parse_outputs(document: Any, source: str, token_values: Mapping[str, str] | None = None) -> Outputs:
+def parse_outputs(
+    document: Any,
+    source: str,
+    token_values: Mapping[str, str] | None = None,
+    store_secrets: Mapping[str, Any] | None = None,
+) -> Outputs:
     """Validate ``document`` against the outputs schema and build :class:`Outputs`."""
     errors = sorted(validator("outputs").iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
@@ -165,6 +203,30 @@ def parse_outputs(document: Any, source: str, token_values: Mapping[str, str] | 
             for key, t in document["tokens"].items()
         },
         source=source,
+        stores={
+            name: _store(name, spec, (store_secrets or {}).get(name))
+            for name, spec in document.get("stores", {}).items()
+        },
+    )
+
+
+def _store(name: str, spec: Mapping[str, Any], secrets: Any) -> StoreOutputs:
+    values = secrets if isinstance(secrets, dict) else {}
+
+    def secret(field_name: str) -> str | None:
+        value = values.get(field_name)
+        return value if isinstance(value, str) and value else None
+
+    return StoreOutputs(
+        name=name,
+        kind=spec["kind"],
+        app=spec["app"],
+        prefix=spec["prefix"],
+        test_prefix=spec["test_prefix"],
+        keyspace=spec["keyspace"],
+        rest_url=secret("rest_url"),
+        token=secret("token"),
+        read_only_token=secret("read_only_token"),
     )
 
 
@@ -191,5 +253,7 @@ def outputs_from_stack_output(data: Any, source: str) -> Outputs:
     if isinstance(data, dict) and names.OUTPUTS_EXPORT in data:
         values = data.get(names.TOKEN_VALUES_EXPORT)
         token_values = values if isinstance(values, dict) else None
-        return parse_outputs(data[names.OUTPUTS_EXPORT], source, token_values)
+        secrets = data.get(names.STORE_SECRETS_EXPORT)
+        store_secrets = secrets if isinstance(secrets, dict) else None
+        return parse_outputs(data[names.OUTPUTS_EXPORT], source, token_values, store_secrets)
     return parse_outputs(data, source)

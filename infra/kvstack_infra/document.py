@@ -10,6 +10,7 @@ import pulumi
 from kvstack import names
 from kvstack.catalog import Catalog
 from kvstack_infra.app import AppResources
+from kvstack_infra.stores import store_documents
 from kvstack_infra.tokens import ScopedToken
 
 __all__ = ["outputs_document", "token_values"]
@@ -57,6 +58,8 @@ def outputs_document(
             for token in tokens
         },
     }
+    if catalog.stores:
+        document["stores"] = store_documents(catalog)
     return pulumi.Output.from_input(document)
 
 

@@ -26,6 +26,7 @@ FINDING_SEVERITY: Final[dict[str, Severity]] = {
     "orphan-twin": "warning",
     "undeclared-script-binding": "warning",
     "unknown-keys": "warning",
+    "undeclared-prefix": "warning",
     "unexplained-operations": "warning",
     "free-tier-forecast": "warning",
     "foreign": "info",

@@ -82,6 +82,8 @@ def build_report(result: AuditResult, plan: AdoptionPlan, fail_on: Severity) -> 
         },
         "spent": dict(result.budget),
     }
+    if result.stores:
+        report["stores"] = [entry.to_json() for entry in result.stores]
     errors = sorted(validator(REPORT_SCHEMA).iter_errors(report), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         where = "/".join(map(str, errors[0].absolute_path)) or "(top level)"

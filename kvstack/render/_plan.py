@@ -17,6 +17,7 @@ from kvstack.render._jsonc import new_json_text, parse_json, render_json
 from kvstack.render._layout import split_layout
 from kvstack.render._merge import refuse_duplicate_bindings
 from kvstack.render._model import FilePlan, Finding, KvBinding, Rendered, WranglerSpec
+from kvstack.render._store import plan_store_env
 from kvstack.render._toml import new_toml_text, parse_toml, render_toml
 
 __all__ = ["ENV_FILE_MODE", "format_of", "plan_file", "plan_render", "read_wrangler_data", "render_wrangler"]
@@ -139,8 +140,10 @@ def plan_render(
             hint="pass the outputs of this stack's account",
         )
     apps = catalog.apps
+    stores = catalog.stores
     if app is not None:
-        known = [a.name for a in catalog.apps]
+        known = [a.name for a in catalog.apps] + [s.app for s in catalog.stores]
+        stores = tuple(s for s in catalog.stores if s.app == app)
         if app not in known:
             raise UsageError(
                 f"no app named {app!r} in stack {catalog.stack}", hint=f"declared apps: {', '.join(known)}"
@@ -153,6 +156,7 @@ def plan_render(
             plans.append(_env_plan(catalog, outputs, entry, bindings, base_dir, with_secrets))
         else:
             plans.append(_wrangler_plan(catalog, entry, bindings, base_dir))
+    plans += [plan_store_env(catalog, outputs, s, base_dir=base_dir, with_secrets=with_secrets) for s in stores]
     return plans
 
 

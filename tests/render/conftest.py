@@ -17,6 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "wrangler-corpus"
 # What the runtime token of chatchonk-api holds in these tests; it must never be printed.
 TOKEN_VALUE = "tok-SECRET-chatchonk-9f8e7d6c5b4a"
+STORE_SECRETS = {
+    "rest_url": "https://eu1-SECRET-cat.upstash.io",
+    "token": "AX-SECRET-rw-1a2b3c",
+    "read_only_token": "AX-SECRET-ro-4d5e6f",
+}
 
 
 def hex_id(seed: str) -> str:
@@ -61,6 +66,16 @@ def outputs_document(root: Path, stack: str) -> dict[str, Any]:
             }
             for t in catalog.tokens
         },
+        "stores": {
+            store.name: {
+                "kind": store.kind,
+                "app": store.app,
+                "prefix": store.prefix,
+                "test_prefix": store.test_prefix,
+                "keyspace": store.keyspace,
+            }
+            for store in catalog.stores
+        },
     }
 
 
@@ -69,6 +84,7 @@ def write_outputs(path: Path, document: dict[str, Any], *, with_token: bool = Tr
     data: dict[str, Any] = {names.OUTPUTS_EXPORT: document}
     if with_token:
         data[names.TOKEN_VALUES_EXPORT] = {"chatchonk-api-runtime": TOKEN_VALUE}
+        data[names.STORE_SECRETS_EXPORT] = {"energy-cache": STORE_SECRETS}
     path.write_text(json.dumps(data, indent=2))
     return path
 

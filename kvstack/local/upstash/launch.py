@@ -6,9 +6,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kvstack import names
 from kvstack.errors import LocalCloudflareError
 from kvstack.local.loopback import loopback_client
 from kvstack.local.state import ProcessRecord
@@ -29,6 +31,19 @@ class UpstashEndpoint:
     rest_url: str
     tokens: Tokens
     processes: tuple[ProcessRecord, ...]
+
+    def status(self) -> dict[str, str]:
+        """What `kvstack local status --json` shows: the URL and the token files (never the tokens)."""
+        return {
+            "rest_url": self.rest_url,
+            "token_file": str(self.tokens.read_write_file),
+            "read_only_token_file": str(self.tokens.read_only_file),
+        }
+
+    def secret_config(self, stores: Iterable[str]) -> dict[str, str]:
+        """The stack config secrets ``pulumi config set --secret`` would hold for ``stores``, pointing here."""
+        values = {"rest_url": self.rest_url, "token": self.tokens.read_write, "read_only_token": self.tokens.read_only}
+        return {names.store_secret_key(store, field): values[field] for store in stores for field in values}
 
 
 def start_upstash(
