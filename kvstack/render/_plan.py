@@ -17,7 +17,7 @@ from kvstack.render._jsonc import new_json_text, parse_json, render_json
 from kvstack.render._layout import split_layout
 from kvstack.render._merge import refuse_duplicate_bindings
 from kvstack.render._model import FilePlan, Finding, KvBinding, Rendered, WranglerSpec
-from kvstack.render._store import plan_store_env
+from kvstack.render._store import EnvValues, store_env_values
 from kvstack.render._toml import new_toml_text, parse_toml, render_toml
 
 __all__ = ["ENV_FILE_MODE", "format_of", "plan_file", "plan_render", "read_wrangler_data", "render_wrangler"]
@@ -153,10 +153,12 @@ def plan_render(
     for entry in apps:
         bindings = _bindings(entry, outputs)
         if entry.kind == "rest":
-            plans.append(_env_plan(catalog, outputs, entry, bindings, base_dir, with_secrets))
+            plans.append(_rest_env_plan(catalog, outputs, entry, bindings, base_dir, with_secrets))
         else:
             plans.append(_wrangler_plan(catalog, entry, bindings, base_dir))
-    plans += [plan_store_env(catalog, outputs, s, base_dir=base_dir, with_secrets=with_secrets) for s in stores]
+    for store in stores:
+        wanted = store_env_values(outputs, store, with_secrets=with_secrets)
+        plans.append(_env_plan(catalog, store.env_file, store.app, wanted, base_dir))
     return plans
 
 
@@ -213,7 +215,7 @@ def _wrangler_plan(catalog: Catalog, app: App, bindings: tuple[KvBinding, ...], 
     )
 
 
-def _env_plan(
+def _rest_env_plan(
     catalog: Catalog,
     outputs: Outputs,
     app: App,
@@ -222,14 +224,6 @@ def _env_plan(
     with_secrets: bool,
 ) -> FilePlan:
     assert app.env_file is not None  # the catalog guarantees it for rest apps
-    target, relpath, seed = _target(catalog, app.env_file, base_dir)
-    old = _read(target, relpath)
-    start = _read(seed, relpath) if seed is not None else old
-    if start is None:
-        # A new .env starts from the committed example beside it, so the app's own settings come along.
-        example = app.env_file.with_name(app.env_file.name + ".example")
-        start = _read(example, relpath + ".example")
-        seed = example if start is not None else None
     values = {ACCOUNT_VARIABLE: outputs.account_id}
     for index, binding in enumerate(bindings):
         # One cache namespace is the rest app's contract; further ones get the binding in the name.
@@ -239,15 +233,28 @@ def _env_plan(
         token = _runtime_token(catalog, outputs, app)
         values[TOKEN_VARIABLE] = token
         secrets = (token,)
-    rendered = render_env(start, values, file=relpath)
-    findings = rendered.findings
+    return _env_plan(catalog, app.env_file, app.name, EnvValues(values, secrets), base_dir)
+
+
+def _env_plan(catalog: Catalog, env_file: Path, app: str, wanted: EnvValues, base_dir: Path | None) -> FilePlan:
+    """The plan of an app's .env (a rest app's or a store's): ``wanted`` merged into the file, mode 0600."""
+    target, relpath, seed = _target(catalog, env_file, base_dir)
+    old = _read(target, relpath)
+    start = _read(seed, relpath) if seed is not None else old
+    if start is None:
+        # A new .env starts from the committed example beside it, so the app's own settings come along.
+        example = env_file.with_name(env_file.name + ".example")
+        start = _read(example, relpath + ".example")
+        seed = example if start is not None else None
+    rendered = render_env(start, wanted.values, file=relpath)
+    findings = (*(dataclasses.replace(f, file=relpath) for f in wanted.lacking), *rendered.findings)
     if old is None:
         findings = (
             Finding(
                 "missing-file",
                 "warning",
                 f"{relpath} does not exist (it is never committed); `kvstack render --stack {catalog.stack} "
-                f"--app {app.name}` creates it",
+                f"--app {app} --with-secrets` creates it",
                 file=relpath,
             ),
             # the values of an example it starts from are not drift: there is no file yet
@@ -258,13 +265,13 @@ def _env_plan(
         relpath=relpath,
         kind="env",
         format="env",
-        app=app.name,
+        app=app,
         old_text=old,
         new_text=rendered.text,
-        findings=_tag(findings, app.name),
+        findings=_tag(findings, app),
         seed=seed if start is not None else None,
         mode=ENV_FILE_MODE,
-        secrets=secrets,
+        secrets=wanted.secrets,
     )
 
 

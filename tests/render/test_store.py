@@ -6,7 +6,10 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kvstack.catalog import load_catalog
+from kvstack.errors import WranglerFileError
 from kvstack.outputs import parse_outputs
 from kvstack.render import MASK, FilePlan, plan_render, write_plan
 from tests.cli.conftest import run_kvstack
@@ -80,6 +83,16 @@ def test_outputs_without_the_store_or_its_secrets_are_error_findings_not_invente
     assert kinds == ["missing-secret"] * 3
     assert any("pulumi config set --secret kvstack:store.energy-cache.token" in f.message for f in plan.findings)
     assert "KV_REST_API_TOKEN=\n" in plan.new_text  # the example's empty value, nothing invented
+
+
+def test_a_store_env_that_is_a_link_is_refused_not_read_through(project: Path) -> None:
+    elsewhere = project / "shared.env"  # inside the project: the catalog refuses a link leading out of it
+    elsewhere.write_text("KV_NAMESPACE=dev\n")
+    (project / "apps" / "energy" / ".env").symlink_to(elsewhere)
+    with pytest.raises(WranglerFileError) as caught:
+        energy_plan(project)
+    assert caught.value.file == "apps/energy/.env"
+    assert caught.value.exit_code == 2
 
 
 def test_render_check_on_the_cli_fails_on_drift_and_never_prints_a_secret(project: Path) -> None:
