@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from kvstack.keyspace.limits import BULK_GET_MAX_KEYS, LIST_KEYS_MAX, MAX_KEY_BYTES, MIN_EXPIRATION_TTL
 from kvstack.local.api.limits import (
+    BULK_GET_MAX,
     CODE_AUTH,
     CODE_BAD_EXPIRATION_TTL,
     CODE_BAD_LIMIT,
@@ -35,13 +35,16 @@ from kvstack.local.api.limits import (
     CODE_PROJECT_NOT_FOUND,
     CODE_RATE_LIMITED,
     CODE_SCRIPT_NOT_FOUND,
+    CODE_TOKEN_INVALID,
     CODE_TOKEN_NOT_FOUND,
     CODE_TOO_MANY_ITEMS,
+    LIST_LIMIT_MAX,
+    LIST_LIMIT_MIN,
+    MAX_KEY_BYTES,
+    MIN_TTL,
 )
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
-# The smallest `limit` of a key listing (the local API and Cloudflare refuse fewer).
-LIST_KEYS_MIN = 10
 TOKEN = "fake-admin-token-value-0123456789abcdef"
 
 _NS = r"/client/v4/accounts/(?P<account>[^/]+)/storage/kv/namespaces"
@@ -82,7 +85,7 @@ class FakeCloudflare:
         self.requests: list[tuple[str, str]] = []  # (method, path)
         self.queries: list[dict[str, str]] = []  # the query string of each request, parsed
         self.bodies: list[bytes] = []
-        self.page_size = 1000
+        self.page_size = LIST_LIMIT_MAX
         self.empty_pages_at: set[int] = set()
         self.max_requests = max_requests
         self.in_flight = 0
@@ -218,7 +221,7 @@ class FakeCloudflare:
         if re.fullmatch(r"/client/v4/accounts/[^/]+/tokens/verify", path):
             return 200, _ok(self.tokens[token]), {}
         if path == "/client/v4/user/tokens/verify":
-            return 401, _error(1000, "Invalid API Token"), {}  # every token here is account-owned
+            return 401, _error(CODE_TOKEN_INVALID, "Invalid API Token"), {}  # every token here is account-owned
         details = re.fullmatch(r"/client/v4/accounts/[^/]+/tokens/(?P<id>[^/]+)", path)
         if details is not None and method == "GET":
             found = self.token_details.get(details["id"])
@@ -342,18 +345,18 @@ class FakeCloudflare:
 def _refused(method: str, rest: str, query: dict[str, str], body: bytes) -> tuple[int, Any, dict[str, str]] | None:
     """The local API's answer to a KV request breaking one of Cloudflare's limits, None if it breaks none."""
     if rest == "/keys" and method == "GET":
-        limit = query.get("limit", str(LIST_KEYS_MAX))
-        if not limit.isdigit() or not LIST_KEYS_MIN <= int(limit) <= LIST_KEYS_MAX:
-            return 400, _error(CODE_BAD_LIMIT, f"limit must be between {LIST_KEYS_MIN} and {LIST_KEYS_MAX}"), {}
-    if rest == "/bulk/get" and method == "POST" and len(json.loads(body).get("keys") or []) > BULK_GET_MAX_KEYS:
-        return 400, _error(CODE_TOO_MANY_ITEMS, f"bulk get takes at most {BULK_GET_MAX_KEYS} keys"), {}
+        limit = query.get("limit", str(LIST_LIMIT_MAX))
+        if not limit.isdigit() or not LIST_LIMIT_MIN <= int(limit) <= LIST_LIMIT_MAX:
+            return 400, _error(CODE_BAD_LIMIT, f"limit must be between {LIST_LIMIT_MIN} and {LIST_LIMIT_MAX}"), {}
+    if rest == "/bulk/get" and method == "POST" and len(json.loads(body).get("keys") or []) > BULK_GET_MAX:
+        return 400, _error(CODE_TOO_MANY_ITEMS, f"bulk get takes at most {BULK_GET_MAX} keys"), {}
     if rest.startswith("/values/"):
         key = unquote(rest[len("/values/") :])
         if len(key.encode()) > MAX_KEY_BYTES:
             return 414, _error(CODE_KEY_TOO_LONG, f"key is {len(key.encode())} bytes; the limit is {MAX_KEY_BYTES}"), {}
         ttl = query.get("expiration_ttl")
-        if method == "PUT" and ttl is not None and (not ttl.isdigit() or int(ttl) < MIN_EXPIRATION_TTL):
-            message = f"Invalid expiration_ttl of {ttl}. Expiration TTL must be at least {MIN_EXPIRATION_TTL}."
+        if method == "PUT" and ttl is not None and (not ttl.isdigit() or int(ttl) < MIN_TTL):
+            message = f"Invalid expiration_ttl of {ttl}. Expiration TTL must be at least {MIN_TTL}."
             return 400, _error(CODE_BAD_EXPIRATION_TTL, message), {}
     return None
 

@@ -15,201 +15,40 @@ import hashlib
 import hmac
 import json
 import re
-import shutil
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from checks.context import DEFAULT_EXPIRY_DAYS, CheckOptions, build_context
 from checks.resources import poll
-from checks.runner import RunOutcome, run_checks
-from kvstack.cloudflare import ApiSettings, CloudflareApi, connect
-from kvstack.local import control
+from checks.runner import RunOutcome
 from kvstack.local.apps import LOCAL_LOGIN_USER, LOCAL_WEBHOOK_SECRET, TRUSTED_CLIENT_HEADER, AppSpec
-from kvstack.local.state import LocalState, local_outputs_file, state_dir
+from kvstack.local.state import local_outputs_file, state_dir
 from kvstack.local.views import deployed_view
 from kvstack.permissions import account_resource, group_by_name
 from kvstack.schemas import validator
 
-from .conftest import ROOT, SESSION
+from .conftest import SESSION
+from .localstack import Local, coverage_of, every_token_check, failures_of, local, only_failure
 
 pytestmark = [pytest.mark.runtime, pytest.mark.slow]
-
-# wrangler dev binds `preview_id` when a kv_namespaces entry has both (docs/contracts.md), and `local up`
-# renders both into the files the runtime runs: the apps write into the preview twins, so KV never holds
-# what the flows look for in the declared namespaces. Remove when `local up` runs files carrying `id` only.
-
-
-@dataclass
-class Local:
-    root: Path
-    state: LocalState
-    token: str
-    api: CloudflareApi
-    document: dict[str, Any]
-
-    def ids(self, app: str, binding: str) -> dict[str, str]:
-        ids: dict[str, str] = self.document["apps"][app]["bindings"][binding]
-        return ids
-
-    def run(
-        self,
-        *kinds: str,
-        keyword: str | None = None,
-        window: float = 15.0,
-        allow_skip: tuple[str, ...] = (),
-        expiry_days: int = DEFAULT_EXPIRY_DAYS,
-    ) -> tuple[RunOutcome, dict[str, Any]]:
-        options = CheckOptions(
-            stack="dev",
-            root=self.root,
-            local=True,
-            only=kinds or ("bindings", "tokens", "keyspaces", "flows"),  # type: ignore[arg-type]
-            consistency_window=window,
-            allow_skip=allow_skip,  # type: ignore[arg-type]
-            expiry_days=expiry_days,
-        )
-        context = build_context(options)
-        report = self.root / "report.json"
-        try:
-            outcome = run_checks(context, json_report=report, junit=self.root / "report.xml", keyword=keyword)
-        finally:
-            context.close()
-        return outcome, json.loads(report.read_text())
-
-    def admin(self, method: str, path: str, body: Any = None) -> None:
-        response = httpx.request(
-            method, f"{self.state.api_url}{path}", json=body, headers={"authorization": f"Bearer {self.token}"}
-        )
-        response.raise_for_status()
-
-    def health(self, app: str) -> httpx.Response | None:
-        """The app's /health answer; None while wrangler reloads it (no answer yet)."""
-        try:
-            return httpx.get(f"{self.state.apps[app]}/health", timeout=10)
-        except httpx.HTTPError:
-            return None
-
-    def wait_health(self, app: str, status: int) -> None:
-        """wrangler dev reloads an app whose wrangler file changed: wait until its /health answers ``status``."""
-        poll(
-            f"{app} answering /health with {status} after its wrangler file changed",
-            lambda: self.health(app),
-            lambda answer: answer is not None and answer.status_code == status,
-            window=90,
-        )
-
-    @property
-    def account_id(self) -> str:
-        return self.state.account_id
-
-    def app_file(self, app: str, name: str) -> Path:
-        """A file of ``app`` as the runtime runs it (wrangler dev reloads the app when it changes)."""
-        return state_dir(self.root) / "tree" / "apps" / app / name
-
-    @contextmanager
-    def outputs_edited(self, edit: Callable[[dict[str, Any]], None]) -> Iterator[None]:
-        """The outputs document (``{"kvstack": …, "kvstack_token_values": …}``) changed by ``edit``, then restored."""
-        path = local_outputs_file(self.root, "dev")
-        original = path.read_text()
-        document = json.loads(original)
-        edit(document)
-        path.write_text(json.dumps(document))
-        try:
-            yield
-        finally:
-            path.write_text(original)
-
-    @contextmanager
-    def token_in_place_of(self, key: str, **create: Any) -> Iterator[str]:
-        """A token created through the SDK (``create``: its policies, expiry…) that the outputs name as ``key``."""
-        declared = self.document["tokens"][key]
-        created = self.api.sdk.accounts.tokens.create(account_id=self.account_id, name=declared["name"], **create)
-        assert created is not None
-        assert created.id is not None
-        assert created.value is not None
-
-        def swap(document: dict[str, Any]) -> None:
-            document["kvstack"]["tokens"][key]["id"] = created.id
-            document["kvstack_token_values"][key] = created.value
-
-        try:
-            with self.outputs_edited(swap):
-                yield created.id
-        finally:
-            if self.api.get_token(created.id) is not None:
-                self.api.sdk.accounts.tokens.delete(created.id, account_id=self.account_id)
-
-    def policies_of(self, key: str, *, account: str | None = None) -> list[dict[str, Any]]:
-        groups = [group_by_name(name) for name in self.document["tokens"][key]["permissions"]]
-        return [
-            {
-                "effect": "allow",
-                "permission_groups": [{"id": g.id} for g in groups if g is not None],
-                "resources": {account_resource(account or self.account_id): "*"},
-            }
-        ]
-
-    def wait_config(self, app: str, name: str) -> None:
-        """wrangler dev reloads an app whose .dev.vars changed: wait until its /health says ``name`` is set."""
-        poll(
-            f"{app} reporting {name} set on /health after its .dev.vars changed",
-            lambda: self.health(app),
-            lambda answer: answer is not None and bool(answer.json().get("config", {}).get(name)),
-            window=90,
-        )
-
-    def smoke_keys_left(self) -> list[str]:
-        left = []
-        for app in self.document["apps"].values():
-            for ids in app["bindings"].values():
-                for namespace_id in (ids["id"], ids["preview_id"]):
-                    left += [k.name for k in self.api.list_keys(namespace_id) if "kvstack-smoke" in k.name]
-        return left
-
-
-def _failures(outcome: RunOutcome) -> dict[str, str]:
-    return {r.name: r.message or "" for r in outcome.results.ordered() if r.outcome in ("failed", "error")}
-
-
-@pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
-    root = tmp_path_factory.mktemp("local") / "project"
-    root.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
-        shutil.copy(ROOT / name, root / name)
-    shutil.copytree(ROOT / "keyspaces", root / "keyspaces")
-    state = control.up(root, "dev")
-    try:
-        token = Path(state.token_file).read_text(encoding="utf-8").strip()
-        api = connect(token, ApiSettings(account_id=state.account_id, base_url=f"{state.api_url}/client/v4"))
-        document = json.loads(local_outputs_file(root, "dev").read_text())["kvstack"]
-        yield Local(root, state, token, api, document)
-        api.close()
-    finally:
-        control.down(root)
-
-
-def _coverage(report: dict[str, Any]) -> dict[str, dict[str, int]]:
-    return {row.pop("kind"): row for row in report["coverage"]}
+__all__ = ["local"]  # the module's one local Cloudflare, a fixture
 
 
 def test_healthy_local_stack_passes_bindings_tokens_and_keyspaces(local: Local) -> None:
     outcome, report = local.run("bindings", "tokens", "keyspaces")
-    assert _failures(outcome) == {}
+    assert failures_of(outcome) == {}
     assert report["target"] == "local"
     assert report["summary"]["skipped"] == 0
     assert report["skips"] == []
     validator("check-report").validate(report)
     # 4 apps, 6 bindings (each a namespace and its preview twin), 3 tokens: every one checked.
-    assert _coverage(report) == {
+    assert coverage_of(report) == {
         "bindings": {"declared": 12 + 2 + 2 + 4 + 3, "checked": 23, "skipped": 0, "missing": 0, "not_run": 0},
         "tokens": {"declared": 3, "checked": 3, "skipped": 0, "missing": 0, "not_run": 0},
         "keyspaces": {"declared": 12, "checked": 12, "skipped": 0, "missing": 0, "not_run": 0},
@@ -223,9 +62,9 @@ def test_healthy_local_stack_passes_bindings_tokens_and_keyspaces(local: Local) 
 
 def test_healthy_local_stack_passes_every_flow(local: Local) -> None:
     outcome, report = local.run("flows", window=5.0)
-    assert _failures(outcome) == {}
+    assert failures_of(outcome) == {}
     assert report["skips"] == []
-    assert _coverage(report) == {
+    assert coverage_of(report) == {
         "flows": {"declared": 5, "checked": 5, "skipped": 0, "missing": 0, "not_run": 0},
     }
     assert outcome.exit_code == 0
@@ -245,54 +84,25 @@ def test_no_smoke_key_or_residue_remains_after_a_run(local: Local) -> None:
 
 def test_pages_binding_pointing_at_the_preview_id_is_caught(local: Local) -> None:
     ids = local.ids("dubai-app-front", "CHART_KV")
-    project = local.document["apps"]["dubai-app-front"]["pages_project"]
-
-    def bind(namespace_id: str) -> None:
-        local.api.sdk.pages.projects.edit(
-            project,
-            account_id=local.state.account_id,
-            deployment_configs={"production": {"kv_namespaces": {"CHART_KV": {"namespace_id": namespace_id}}}},
-        )
-
-    bind(ids["preview_id"])
+    local.bind_pages("production", "CHART_KV", {"namespace_id": ids["preview_id"]})
     try:
         outcome, _ = local.run("bindings")
     finally:
-        bind(ids["id"])
-    failures = _failures(outcome)
+        local.bind_pages("production", "CHART_KV", {"namespace_id": ids["id"]})
+    failures = failures_of(outcome)
     assert list(failures) == ["test_pages_deployment_binds_the_declared_ids[dubai-app-front production]"]
     assert f"found {ids['preview_id']} (dubai-app-front-dev-CHART_KV_preview)" in next(iter(failures.values()))
 
 
 def test_token_with_an_extra_permission_is_caught(local: Local) -> None:
-    declared = local.document["tokens"]["chatchonk-api-runtime"]
-    groups = [group_by_name(name) for name in [*declared["permissions"], "Workers Scripts Write"]]
-    created = local.api.sdk.accounts.tokens.create(
-        account_id=local.state.account_id,
-        name=declared["name"] + "-overprivileged",
-        policies=[
-            {
-                "effect": "allow",
-                "permission_groups": [{"id": g.id} for g in groups if g is not None],
-                "resources": {account_resource(local.state.account_id): "*"},
-            }
-        ],
-        expires_on=declared["expires_on"],
-    )
-    assert created is not None
-    assert created.id is not None
-    outputs_file = local_outputs_file(local.root, "dev")
-    original = outputs_file.read_text()
-    stack_output = json.loads(original)
-    stack_output["kvstack"]["tokens"]["chatchonk-api-runtime"]["id"] = created.id
-    stack_output["kvstack_token_values"]["chatchonk-api-runtime"] = created.value
-    outputs_file.write_text(json.dumps(stack_output))
-    try:
+    [policy] = local.policies_of("chatchonk-api-runtime")
+    scripts = group_by_name("Workers Scripts Write")
+    assert scripts is not None
+    policy["permission_groups"].append({"id": scripts.id})
+    expires = local.document["tokens"]["chatchonk-api-runtime"]["expires_on"]
+    with local.token_in_place_of("chatchonk-api-runtime", policies=[policy], expires_on=expires):
         outcome, _ = local.run("tokens")
-    finally:
-        outputs_file.write_text(original)
-        local.api.sdk.accounts.tokens.delete(created.id, account_id=local.state.account_id)
-    failures = _failures(outcome)
+    failures = failures_of(outcome)
     assert list(failures) == ["test_token_holds_exactly_the_declared_permissions[chatchonk-api-runtime]"]
     assert next(iter(failures.values())).endswith("— extra: Workers Scripts Write")
 
@@ -318,10 +128,10 @@ def test_token_about_to_expire_is_caught(local: Local) -> None:
         with_margin_of_2_days, _ = local.run("tokens", expiry_days=2)
     finally:
         expire(details["expires_on"])
-    failures = _failures(outcome)
+    failures = failures_of(outcome)
     assert list(failures) == ["test_token_expiry_is_far_enough[audit]"]
     assert "expected an expiry at least 14 days away" in failures["test_token_expiry_is_far_enough[audit]"]
-    assert _failures(with_margin_of_2_days) == {}
+    assert failures_of(with_margin_of_2_days) == {}
 
 
 def test_bad_value_session_without_ttl_and_unknown_key_are_caught(local: Local) -> None:
@@ -338,7 +148,7 @@ def test_bad_value_session_without_ttl_and_unknown_key_are_caught(local: Local) 
         local.api.delete_keys(chart, ["charts:session:planted"])
         local.api.delete_keys(sessions, ["session:" + "d" * 64])
         local.api.delete_keys(cache, ["debug:planted"])
-    failures = _failures(outcome)
+    failures = failures_of(outcome)
     name = "test_namespace_holds_only_what_its_keyspace_allows[{}]"
     assert set(failures) == {
         name.format("dubai-app-front.CHART_KV"),
@@ -362,7 +172,7 @@ def test_placeholder_id_in_a_wrangler_file_is_caught(local: Local) -> None:
     finally:
         path.write_text(original)
         local.wait_health("pickmyclass", 200)
-    failures = _failures(outcome)
+    failures = failures_of(outcome)
     assert list(failures) == ["test_wrangler_file_matches_the_outputs[apps/pickmyclass/wrangler.jsonc]"]
     assert "is the placeholder 'PLACEHOLDER_KV_ID'" in next(iter(failures.values()))
 
@@ -393,7 +203,7 @@ def test_app_whose_kv_binding_is_missing_is_caught(local: Local) -> None:
         path.write_text(original)
         deployed_view(spec)
         local.wait_health("codex", 200)
-    failures = _failures(outcome)
+    failures = failures_of(outcome)
     worker = "test_worker_settings_list_the_declared_bindings[codex env.staging]"
     health = "test_app_reports_its_bindings_available[codex]"
     wrangler_file = "test_wrangler_file_matches_the_outputs[apps/codex/wrangler.toml]"
@@ -417,18 +227,13 @@ def test_token_missing_from_the_outputs_fails_naming_it(local: Local) -> None:
 
     with local.outputs_edited(drop_audit):
         outcome, report = local.run("tokens")
-    failures = _failures(outcome)
-    assert set(failures) == {
-        "test_token_verifies_as_active[audit]",
-        "test_token_expiry_is_far_enough[audit]",
-        "test_token_holds_exactly_the_declared_permissions[audit]",
-        "test_token_is_scoped_to_this_account_only[audit]",
-    }
+    failures = failures_of(outcome)
+    assert set(failures) == every_token_check("audit")
     assert all(
         message.startswith("audit: expected token audit (kvstack-dev-audit) in the outputs document")
         for message in failures.values()
     )
-    assert _coverage(report)["tokens"] == {"declared": 3, "checked": 2, "skipped": 0, "missing": 1, "not_run": 0}
+    assert coverage_of(report)["tokens"] == {"declared": 3, "checked": 2, "skipped": 0, "missing": 1, "not_run": 0}
     assert outcome.exit_code == 1
 
 
@@ -438,7 +243,7 @@ def test_app_missing_from_the_outputs_fails_naming_it(local: Local) -> None:
 
     with local.outputs_edited(drop_codex):
         outcome, report = local.run("bindings", "keyspaces", "flows", window=3.0)
-    failures = _failures(outcome)
+    failures = failures_of(outcome)
     missing = {name for name, message in failures.items() if "in the outputs document" in message}
     assert {
         "test_namespace_exists_with_its_title[codex.CACHE_KV (preview)]",
@@ -448,7 +253,7 @@ def test_app_missing_from_the_outputs_fails_naming_it(local: Local) -> None:
         "test_read_through_cache[codex]",
     } <= missing
     assert all("codex" in name for name in failures), failures
-    coverage = _coverage(report)
+    coverage = coverage_of(report)
     assert coverage["bindings"]["missing"] == 4 + 1  # its 2 bindings' namespaces and twins, its Worker
     assert coverage["keyspaces"]["missing"] == 4
     assert coverage["flows"]["missing"] == 2
@@ -458,7 +263,7 @@ def test_app_missing_from_the_outputs_fails_naming_it(local: Local) -> None:
 def test_token_that_never_expires_is_caught(local: Local) -> None:
     with local.token_in_place_of("audit", policies=local.policies_of("audit")):
         outcome, _ = local.run("tokens")
-    failures = _failures(outcome)
+    failures = failures_of(outcome)
     assert list(failures) == ["test_token_expiry_is_far_enough[audit]"]
     assert "found a token that never expires" in failures["test_token_expiry_is_far_enough[audit]"]
 
@@ -474,7 +279,7 @@ def test_token_that_never_expires_passes_when_the_catalog_says_it_may_not(local:
             outcome, _ = local.run("tokens")
     finally:
         project.write_text(original)
-    assert _failures(outcome) == {}
+    assert failures_of(outcome) == {}
     assert outcome.exit_code == 0
 
 
@@ -483,13 +288,8 @@ def test_revoked_token_is_caught(local: Local) -> None:
     with local.token_in_place_of("deploy", policies=local.policies_of("deploy"), expires_on=expires) as token_id:
         local.api.sdk.accounts.tokens.delete(token_id, account_id=local.account_id)
         outcome, _ = local.run("tokens")
-    failures = _failures(outcome)
-    assert set(failures) == {
-        "test_token_verifies_as_active[deploy]",
-        "test_token_expiry_is_far_enough[deploy]",
-        "test_token_holds_exactly_the_declared_permissions[deploy]",
-        "test_token_is_scoped_to_this_account_only[deploy]",
-    }
+    failures = failures_of(outcome)
+    assert set(failures) == every_token_check("deploy")
     assert "found 'rejected: HTTP 401" in failures["test_token_verifies_as_active[deploy]"]
     assert f"found no token with id {token_id}" in failures["test_token_holds_exactly_the_declared_permissions[deploy]"]
     assert outcome.exit_code == 1
@@ -500,7 +300,7 @@ def test_token_for_another_account_is_caught(local: Local) -> None:
     expires = local.document["tokens"]["audit"]["expires_on"]
     with local.token_in_place_of("audit", policies=local.policies_of("audit", account=other), expires_on=expires):
         outcome, _ = local.run("tokens")
-    failures = _failures(outcome)
+    failures = failures_of(outcome)
     assert "test_token_is_scoped_to_this_account_only[audit]" in failures
     assert f"found ['{account_resource(other)}']" in failures["test_token_is_scoped_to_this_account_only[audit]"]
     assert outcome.exit_code == 1
@@ -519,7 +319,7 @@ def test_renamed_namespace_is_caught(local: Local) -> None:
         outcome, _ = local.run("bindings", keyword="namespace_exists")
     finally:
         rename(ids["preview_title"])
-    failures = _failures(outcome)
+    failures = failures_of(outcome)
     assert list(failures) == ["test_namespace_exists_with_its_title[codex.CACHE_KV (preview)]"]
     assert "expected title 'codex-dev-CACHE_KV_preview'; found 'codex-CACHE_KV-preview'" in next(
         iter(failures.values())
@@ -527,22 +327,13 @@ def test_renamed_namespace_is_caught(local: Local) -> None:
 
 
 def test_extra_pages_binding_is_caught(local: Local) -> None:
-    project = local.document["apps"]["dubai-app-front"]["pages_project"]
     stray = local.ids("pickmyclass", "KV")["id"]
-
-    def bind(entry: Any) -> None:
-        local.api.sdk.pages.projects.edit(
-            project,
-            account_id=local.account_id,
-            deployment_configs={"preview": {"kv_namespaces": {"OTHER_KV": entry}}},
-        )
-
-    bind({"namespace_id": stray})
+    local.bind_pages("preview", "OTHER_KV", {"namespace_id": stray})
     try:
         outcome, _ = local.run("bindings", keyword="pages_deployment")
     finally:
-        bind(None)
-    failures = _failures(outcome)
+        local.bind_pages("preview", "OTHER_KV", None)
+    failures = failures_of(outcome)
     assert list(failures) == ["test_pages_deployment_binds_the_declared_ids[dubai-app-front preview]"]
     assert f"OTHER_KV: expected no such KV binding; found one bound to {stray} (pickmyclass-dev-KV)" in next(
         iter(failures.values())
@@ -550,22 +341,13 @@ def test_extra_pages_binding_is_caught(local: Local) -> None:
 
 
 def test_missing_optional_pages_binding_warns_without_failing(local: Local) -> None:
-    project = local.document["apps"]["dubai-app-front"]["pages_project"]
     webhook = local.ids("dubai-app-front", "WEBHOOK_KV")["id"]
-
-    def bind(entry: Any) -> None:
-        local.api.sdk.pages.projects.edit(
-            project,
-            account_id=local.account_id,
-            deployment_configs={"production": {"kv_namespaces": {"WEBHOOK_KV": entry}}},
-        )
-
-    bind(None)
+    local.bind_pages("production", "WEBHOOK_KV", None)
     try:
         outcome, _ = local.run("bindings", keyword="pages_deployment")
     finally:
-        bind({"namespace_id": webhook})
-    assert _failures(outcome) == {}
+        local.bind_pages("production", "WEBHOOK_KV", {"namespace_id": webhook})
+    assert failures_of(outcome) == {}
     [result] = [r for r in outcome.results.ordered() if r.warnings]
     assert result.name == "test_pages_deployment_binds_the_declared_ids[dubai-app-front production]"
     assert f"WEBHOOK_KV: expected {webhook}" in result.warnings[0]
@@ -578,7 +360,7 @@ def test_token_also_scoped_to_another_account_is_caught(local: Local) -> None:
     expires = local.document["tokens"]["audit"]["expires_on"]
     with local.token_in_place_of("audit", policies=[policy], expires_on=expires):
         outcome, _ = local.run("tokens")
-    assert list(_failures(outcome)) == ["test_token_is_scoped_to_this_account_only[audit]"]
+    assert list(failures_of(outcome)) == ["test_token_is_scoped_to_this_account_only[audit]"]
 
 
 def test_ttl_beyond_the_maximum_and_bad_placeholder_are_caught(local: Local) -> None:
@@ -590,27 +372,69 @@ def test_ttl_beyond_the_maximum_and_bad_placeholder_are_caught(local: Local) -> 
         outcome, _ = local.run("keyspaces", keyword="pickmyclass")
     finally:
         local.api.delete_keys(state, ["class_state:7", "class_state:seven"])
-    failures = _failures(outcome)
+    failures = failures_of(outcome)
     [message] = failures.values()
     assert list(failures) == ["test_namespace_holds_only_what_its_keyspace_allows[pickmyclass.KV]"]
     assert "found 1 bad-placeholder, 1 ttl-too-long" in message
     assert "placeholder {class_nbr:int} is 'seven', not a non-negative decimal integer" in message
 
 
-def test_worker_not_deployed_is_caught(local: Local) -> None:
+def test_worker_not_deployed_is_caught_in_process_and_on_the_command_line(local: Local) -> None:
     workers = httpx.get(local.state.apps["pickmyclass"].rsplit("/", 1)[0] + "/__kvstack/apps").json()["apps"]
     script = workers["pickmyclass"]
     bindings = [
         {"type": "kv_namespace", "name": "KV", "namespace_id": local.ids("pickmyclass", "KV")["id"]},
     ]
+    junit = local.root / "cli.xml"
     local.admin("DELETE", f"/__kvstack/scripts/{script}")
     try:
-        outcome, _ = local.run("bindings", keyword="worker_settings")
+        outcome, report = local.run("bindings", keyword="worker_settings")
+        cli = local.command(
+            "kvstack", "check", "--stack", "dev", "--root", str(local.root), "--local", "--only", "bindings",
+            "-k", "worker_settings", "--junit", str(junit),
+        )  # fmt: skip
     finally:
         local.admin("PUT", f"/__kvstack/scripts/{script}", {"bindings": bindings})
-    failures = _failures(outcome)
-    assert list(failures) == ["test_worker_settings_list_the_declared_bindings[pickmyclass top]"]
-    assert f"expected a deployed Worker; found no script named '{script}'" in next(iter(failures.values()))
+    name = "test_worker_settings_list_the_declared_bindings[pickmyclass top]"
+    assert f"expected a deployed Worker; found no script named '{script}'" in only_failure(outcome, name)
+    [failed] = [c for c in report["checks"] if c["outcome"] == "failed"]
+    where = {"kind": "bindings", "app": "pickmyclass", "resource": f"Worker {script}"}
+    assert {key: failed[key] for key in where} == where
+    [case] = [c for c in ET.parse(local.root / "report.xml").iter("testcase") if c.find("failure") is not None]
+    assert {p.get("name"): p.get("value") for p in case.iter("property")} == where
+    assert cli.returncode == 1, cli.stdout + cli.stderr
+    assert f"✗ bindings {name}" in cli.stdout
+    assert f"found no script named '{script}'" in cli.stdout
+    assert junit.is_file()
+
+
+def test_pytest_with_the_plugin_alone_catches_a_missing_pages_binding(local: Local) -> None:
+    ids = local.ids("dubai-app-front", "CHART_KV")
+    report = local.root / "plugin.json"
+    local.bind_pages("preview", "CHART_KV", None)
+    try:
+        result = local.command(
+            "pytest", "checks", "-p", "no:cacheprovider", "-p", "no:xdist", "--kvstack-stack=dev",
+            f"--kvstack-root={local.root}", "--kvstack-local", "--kvstack-only=bindings", "-k", "pages_deployment",
+            f"--kvstack-json={report}",
+        )  # fmt: skip
+    finally:
+        local.bind_pages("preview", "CHART_KV", {"namespace_id": ids["preview_id"]})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED checks/bindings.py::test_pages_deployment_binds_the_declared_ids[dubai-app-front preview]" in (
+        result.stdout
+    )
+    data = json.loads(report.read_text())
+    assert data["summary"]["failed"] == 1
+    assert {c["kind"] for c in data["checks"]} == {"bindings"}
+
+
+def test_keyword_selection_runs_only_matching_checks(local: Local) -> None:
+    outcome, report = local.run("tokens", keyword="runtime")
+    assert report["checks"]
+    assert all("chatchonk-api-runtime" in c["name"] for c in report["checks"])
+    assert report["summary"] == {"total": 4, "passed": 4, "failed": 0, "errors": 0, "skipped": 0}
+    assert outcome.exit_code == 0
 
 
 def test_flow_whose_secret_is_missing_fails_the_run_unless_allowed(local: Local) -> None:
@@ -623,7 +447,7 @@ def test_flow_whose_secret_is_missing_fails_the_run_unless_allowed(local: Local)
     finally:
         dev_vars.write_text(original)
         local.wait_config("dubai-app-front", "WEBHOOK_SECRET")
-    assert _failures(refused) == {}
+    assert failures_of(refused) == {}
     [skip] = report["skips"]
     assert skip["kind"] == "flows"
     assert skip["id"].endswith("test_chart_webhook_reaches_the_stream_and_kv[dubai-app-front]")
@@ -670,7 +494,7 @@ def test_cache_keeping_data_longer_than_asked_is_caught(local: Local) -> None:
         local, "codex", ": Number(ttlParam);", ": Number(ttlParam) * 5;", lambda: _cache_ttl_answered(local, 60) == 300
     ):
         outcome, _ = local.run("flows", keyword="read_through_cache", window=5.0)
-    failures = _failures(outcome)
+    failures = failures_of(outcome)
     assert list(failures) == ["test_read_through_cache[codex]"]
     assert "expected the TTL asked for, 60 s" in failures["test_read_through_cache[codex]"]
     assert (
@@ -719,7 +543,7 @@ def test_smoke_data_copied_into_a_shared_key_is_caught(local: Local) -> None:
             local.api.delete_keys(webhook, ["webhook:messages"])
         else:
             local.api.put_value(webhook, "webhook:messages", log)
-    assert _failures(outcome) == {}
+    assert failures_of(outcome) == {}
     [residue] = report["smoke"]["residue"]
     assert residue.startswith("dubai-app-front.WEBHOOK_KV: key 'webhook:messages' of dubai-app-front-dev-WEBHOOK_KV ")
     assert f"holds smoke data of run {report['smoke']['run_id']}" in residue
@@ -748,9 +572,7 @@ def test_chart_app_that_stores_but_never_pushes_is_caught(local: Local) -> None:
     push = 'await writer.write(sseFrame("chart", message, message.id));'
     with _app_source_changed(local, "dubai-app-front", push, "", lambda: not _pushes_charts(local)):
         outcome, report = local.run("flows", keyword="chart", window=3.0)
-    failures = _failures(outcome)
-    assert list(failures) == ["test_chart_webhook_reaches_the_stream_and_kv[dubai-app-front]"]
-    message = failures["test_chart_webhook_reaches_the_stream_and_kv[dubai-app-front]"]
+    message = only_failure(outcome, "test_chart_webhook_reaches_the_stream_and_kv[dubai-app-front]")
     assert "the SSE stream of session kvstack-smoke-" in message
     assert "expected it within 3 s; found only the events ['snapshot']" in message
     assert report["smoke"]["remaining"] == []
@@ -775,9 +597,7 @@ def test_app_without_a_login_rate_limit_is_caught(local: Local) -> None:
         local, "codex", "const RL_LIMIT = 5;", "const RL_LIMIT = 1000;", lambda: _login_attempts_left(local) > 4
     ):
         outcome, _ = local.run("flows", keyword="rate_limit", window=3.0)
-    failures = _failures(outcome)
-    assert list(failures) == ["test_login_rate_limit[codex]"]
-    message = failures["test_login_rate_limit[codex]"]
+    message = only_failure(outcome, "test_login_rate_limit[codex]")
     assert "the 6th failed login from one client answering 429: not seen within 3 s" in message
     assert "HTTP 401" in message
 
@@ -813,7 +633,7 @@ def test_deleted_namespace_is_caught(local: Local) -> None:
     ids = local.ids("pickmyclass", "KV")
     local.api.sdk.kv.namespaces.delete(ids["id"], account_id=local.state.account_id)
     outcome, _ = local.run("bindings", "keyspaces")
-    failures = _failures(outcome)
+    failures = failures_of(outcome)
     assert set(failures) == {
         "test_namespace_exists_with_its_title[pickmyclass.KV]",
         "test_namespace_holds_only_what_its_keyspace_allows[pickmyclass.KV]",
