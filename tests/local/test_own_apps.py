@@ -22,7 +22,7 @@ import pytest
 from kvstack.local.state import local_outputs_file
 from kvstack.outputs import read_outputs_file
 from tests.cli.conftest import run_kvstack
-from tests.local.own_project import ACCOUNT, WRANGLER, write_project
+from tests.local.own_project import ACCOUNT, INDEX_JS, WRANGLER, write_project
 
 pytestmark = [pytest.mark.runtime, pytest.mark.xdist_group("local-up")]
 
@@ -128,6 +128,21 @@ def test_check_local_passes_on_the_users_own_app(notes: Up) -> None:
     assert report["summary"]["skipped"] == 0
     passed = {c["name"] for c in report["checks"] if c["outcome"] == "passed"}
     assert "test_app_reports_its_bindings_available[notes]" in passed
+
+
+def test_a_second_up_runs_the_apps_own_code_again_with_its_edits(notes: Up) -> None:
+    # after the module's other tests: `down`, an edit of the app's own source, and an everyday (warm) `up`,
+    # which starts wrangler on the view the app ran last
+    assert run_kvstack("local", "down", "--root", str(notes.root)).returncode == 0
+    (notes.root / "apps" / "notes" / "src" / "index.js").write_text(INDEX_JS.replace("by: WHERE", 'by: "edited"'))
+    again = run_kvstack("local", "up", "--stack", "dev", "--root", str(notes.root))
+    assert again.returncode == 0, again.stdout + again.stderr
+    shown = run_kvstack("local", "status", "--root", str(notes.root))
+    assert "notes: runs its own src/index.js (apps/notes/wrangler.toml)" in shown.stdout + shown.stderr
+    url = json.loads(run_kvstack("local", "status", "--json", "--root", str(notes.root)).stdout)["apps"]["notes"]
+    answer = httpx.put(f"{url}/notes/second", content="after the edit", timeout=30)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["by"] == "edited"
 
 
 def test_a_rest_only_project_gets_its_namespaces_and_no_runtime(tmp_path: Path, local_up: Any) -> None:
