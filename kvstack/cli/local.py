@@ -70,8 +70,12 @@ def up(
 ) -> None:
     """Start the local Cloudflare and apply STACK to it: API, namespaces, Pages projects, tokens, apps.
 
-    Returns when the API and every app answer. Prints the API URL, the app URLs and the file holding the
-    bootstrap token (mode 0600; the token itself is never printed). State stays in .kvstack/local/.
+    One line per app says what runs for it: a worker app whose wrangler file names a `main` that exists runs
+    its own code in place (bound to the production ids); otherwise kvstack's reference app for it, if there
+    is one (the seeds); otherwise nothing (a REST client, a Pages app, a `main` not built yet): the app gets
+    its namespaces and no runtime, and `up` still exits 0. Returns when the API and every running app answer.
+    Prints the API URL, the app URLs and the file holding the bootstrap token (mode 0600; the token itself
+    is never printed). State stays in .kvstack/local/. Exit 2 on a configuration error.
     """
     from kvstack.local.control import Knobs
     from kvstack.local.control import up as start
@@ -126,6 +130,8 @@ def status(
 ) -> None:
     """What is running: API URL, account, token file, each app's URL and whether each process is alive.
 
+    One line per app says what runs for it (its own code, kvstack's reference app, or nothing, and why).
+
     Exit 0 when everything recorded is alive, 1 when something is down or nothing was started.
     """
     from kvstack.local.control import status as read
@@ -142,6 +148,8 @@ def status(
             ["process", "pid", "url", "alive"],
             [(p["name"], p["pid"], p["url"], "yes" if p["alive"] else "NO") for p in document["processes"]],
         )
+        for line in (document.get("runs") or {}).values():
+            output.info(line)  # what runs for each app, as `up` said
     alive = bool(document and document["processes"]) and all(p["alive"] for p in document["processes"])  # type: ignore[index]
     raise typer.Exit(0 if alive else 1)
 
