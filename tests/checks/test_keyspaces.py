@@ -1,7 +1,9 @@
-"""Keyspace scans read what --sample and --deep say, counted exactly (the fake counts every request).
+"""Keyspace scans read what --sample and --deep say, counted exactly.
 
-The planted keyspace defects (bad values, missing or too long TTLs, unknown keys, bad placeholders, a
-deleted namespace) run against the real local Cloudflare in test_local.py.
+On the fake Cloudflare because exact counts need a namespace holding exactly the keys the test wrote, listed
+at once: the local stack's namespaces also hold what its apps wrote, and its listings show a write only
+after the consistency delay. The planted keyspace defects (bad values, missing or too long TTLs, unknown
+keys, bad placeholders, a deleted namespace) run against the real local Cloudflare in test_local.py.
 """
 
 from __future__ import annotations
