@@ -44,6 +44,9 @@ CHECK_KINDS: Final[tuple[CheckKind, ...]] = ("bindings", "tokens", "keyspaces", 
 DEFAULT_EXPIRY_DAYS: Final = 14
 # Cloudflare KV is eventually consistent: other locations may see a write 60 s or more later.
 DEFAULT_CONSISTENCY_WINDOW: Final = 60.0
+# The whole run's deadline: retries stop there. A refused token or an API that cannot be reached ends the
+# run at its first request, whatever this is (see kvstack.cloudflare's RunGuard).
+DEFAULT_RUN_TIMEOUT: Final = 300.0
 # Comma-separated check kinds allowed to skip (the env form of --allow-skip).
 ALLOW_SKIP_ENV: Final = "KVSTACK_ALLOW_SKIP"
 
@@ -65,6 +68,7 @@ class CheckOptions:
     consistency_window: float = DEFAULT_CONSISTENCY_WINDOW
     concurrency: int = 8
     rate_limit: int = 1200
+    timeout: float = DEFAULT_RUN_TIMEOUT
     # Check kinds whose skipped checks do not fail the run (--allow-skip); any other skip does.
     allow_skip: tuple[CheckKind, ...] = ()
 
@@ -126,7 +130,7 @@ def build_context(options: CheckOptions, target: Target | None = None) -> CheckC
     _check_selection(catalog, options.apps)
     target = target or target_of(options)
     outputs = target.outputs(with_secrets=True)
-    api = target.api_client(concurrency=options.concurrency, rate_limit=options.rate_limit)
+    api = target.api_client(concurrency=options.concurrency, rate_limit=options.rate_limit, deadline=options.timeout)
     context = CheckContext(
         options=options,
         target="local" if options.local else "cloudflare",

@@ -143,6 +143,16 @@ def check(
             "--window", min=0, help="How long flows wait for KV to become consistent (s)", **env("KVSTACK_WINDOW")
         ),
     ] = 60.0,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=1,
+            help="The run's deadline in seconds: retries of 429/5xx/dropped requests stop there (exit 2). A refused "
+            "token or an unreachable API ends the run at its first request.",
+            **env("KVSTACK_TIMEOUT"),
+        ),
+    ] = 300.0,
     allow_skip: Annotated[
         list[str] | None,
         typer.Option(
@@ -194,6 +204,7 @@ def check(
         expiry_days=expiry_days,
         consistency_window=window,
         allow_skip=allowed,  # type: ignore[arg-type]
+        timeout=timeout,
     )
     target = target_of(options)
     output.info(target.describe(api=True))
@@ -206,6 +217,8 @@ def check(
     finally:
         progress.stop()
         context.close()
+    if context.api.fatal is not None:
+        raise context.api.fatal  # the run ended early: that one error, not a page of failed checks
     _summary(output, outcome.results, context.api.budget.snapshot(), allowed)
     output.info(f"reports: {json_file}, {junit}")
     raise typer.Exit(outcome.exit_code)

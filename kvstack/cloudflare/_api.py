@@ -25,7 +25,7 @@ import httpx
 from kvstack.cloudflare._budget import Budget
 from kvstack.cloudflare._errors import envelope_error, mapped_errors
 from kvstack.cloudflare._limiter import DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW, RateLimiter
-from kvstack.cloudflare._transport import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_WAIT, ResilientTransport
+from kvstack.cloudflare._transport import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_WAIT, ResilientTransport, RunGuard
 from kvstack.errors import CloudflareError
 from kvstack.keyspace.limits import BULK_GET_MAX_KEYS, BULK_WRITE_MAX_ITEMS, LIST_KEYS_MAX
 from kvstack.keyspace.scan import ListedKey
@@ -60,6 +60,10 @@ class ApiSettings:
     timeout: float = DEFAULT_TIMEOUT
     # Retry a POST that may have changed state after a 5xx or a dropped connection (see ResilientTransport).
     retry_writes: bool = False
+    # The whole run's deadline in seconds (None: no deadline); see RunGuard.
+    deadline: float | None = None
+    # Where the token comes from, named when the API refuses it (an environment variable, a file).
+    token_source: str = "the API token"
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ class _Shared:
             sleep=sleep,
             rng=rng,
             retry_writes=settings.retry_writes,
+            guard=RunGuard(deadline_seconds=settings.deadline, token_source=settings.token_source),
         )
         self.http = httpx.Client(transport=self.transport, timeout=settings.timeout, follow_redirects=True)
         self.pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="kvstack-cf")
@@ -166,6 +171,11 @@ class CloudflareApi:
     @property
     def budget(self) -> Budget:
         return self._shared.budget
+
+    @property
+    def fatal(self) -> CloudflareError | None:
+        """The error that ended the run early (token refused, API unreachable, deadline), if one did."""
+        return self._shared.transport.guard.fatal
 
     @property
     def settings(self) -> ApiSettings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 
 from tests.fakecloudflare import TOKEN, FakeCloudflare
 from tests.targets.conftest import CLOUD_ID, Project
@@ -65,3 +66,29 @@ def test_the_local_cloudflares_outputs_file_is_refused_for_the_real_target(proje
     assert "is the local Cloudflare's state" in result.stderr
     assert "--local" in result.stderr
     assert project.pulumi_calls() == []
+
+
+def test_check_against_an_unreachable_api_ends_at_its_first_request_with_exit_2(project: Project) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{probe.getsockname()[1]}/client/v4"
+    probe.close()  # nothing listens there: connection refused
+    result = project.kvstack("check", "--stack", "dev", timeout=120, CLOUDFLARE_API_TOKEN="t", KVSTACK_API_URL=url)
+    assert result.returncode == 2, result.stderr
+    assert "cannot reach the Cloudflare API" in result.stderr
+    assert url in result.stderr
+    assert "--api-url" in result.stderr
+
+
+def test_check_with_a_refused_token_ends_at_its_first_request_with_exit_2(project: Project) -> None:
+    with FakeCloudflare() as fake:  # knows only its own token: any other is answered 401
+        result = project.kvstack(
+            "check", "--stack", "dev", timeout=120, CLOUDFLARE_API_TOKEN="not-the-token", KVSTACK_API_URL=fake.base_url
+        )
+        requests = len(fake.paths())
+    assert result.returncode == 2, result.stderr
+    assert "the Cloudflare API refused the token" in result.stderr
+    assert fake.base_url in result.stderr
+    assert "CLOUDFLARE_API_TOKEN" in result.stderr
+    assert "not-the-token" not in result.stdout + result.stderr
+    assert requests <= 8, f"{requests} requests after the token was refused (at most one per worker in flight)"
