@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import cloudflare
 import httpx
 
-from kvstack.cloudflare._transport import retry_after_seconds
+from kvstack.cloudflare._transport import RunAborted, retry_after_seconds
 from kvstack.errors import AuthenticationError, CloudflareError, RateLimitedError
 
 __all__ = ["UNREACHABLE_HINT", "envelope_error", "mapped_errors", "status_error", "unreachable_error"]
@@ -98,4 +98,7 @@ def mapped_errors(what: str, *, where: str, attempts: int | None = None) -> Iter
     except cloudflare.APIStatusError as exc:
         raise status_error(what, exc) from exc
     except (cloudflare.APIConnectionError, httpx.HTTPError) as exc:
+        aborted = exc if isinstance(exc, RunAborted) else exc.__cause__
+        if isinstance(aborted, RunAborted):  # the run ended early: its one typed error, as the guard wrote it
+            raise aborted.error from exc
         raise unreachable_error(what, exc, where=where, attempts=attempts) from exc

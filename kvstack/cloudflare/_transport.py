@@ -44,6 +44,13 @@ __all__ = [
 FATAL_AUTH_CODES: Final = frozenset({10000, 9109})
 
 
+def _api_base(request: httpx.Request) -> str:
+    """The API's base URL as users give it (``…/client/v4``), from a request's URL."""
+    url = str(request.url)
+    cut = url.find("/client/v4")
+    return url[: cut + len("/client/v4")] if cut >= 0 else f"{request.url.scheme}://{request.url.netloc.decode()}"
+
+
 class RunAborted(httpx.TransportError):
     """Raised by the transport once the run has a fatal error; ``error`` is the typed one to report."""
 
@@ -108,8 +115,8 @@ class RunGuard:
     def unreachable(self, request: httpx.Request, exc: Exception) -> RunAborted:
         return self.abort(
             CloudflareError(
-                f"cannot reach the Cloudflare API: {request.method} {request.url} failed on the run's first "
-                f"request ({type(exc).__name__}: {exc})",
+                f"could not reach the Cloudflare API at {_api_base(request)}: {request.method} {request.url.path} "
+                f"failed on the run's first request ({type(exc).__name__}: {exc})",
                 hint="check the API URL (--api-url, CLOUDFLARE_API_BASE_URL) and the network; for the local "
                 "Cloudflare start `kvstack local up` and pass --local",
             )
@@ -117,19 +124,24 @@ class RunGuard:
 
     def refused(self, request: httpx.Request, response: httpx.Response) -> RunAborted | None:
         """The run's error when ``response`` refuses the token itself (401, or 403 with code 10000/9109)."""
-        codes: set[int] = set()
+        details: dict[int, str] = {}
         try:
             errors = json.loads(response.content).get("errors") or []
-            codes = {e["code"] for e in errors if isinstance(e, dict) and isinstance(e.get("code"), int)}
+            details = {
+                e["code"]: str(e.get("message", ""))
+                for e in errors
+                if isinstance(e, dict) and isinstance(e.get("code"), int)
+            }
         except (ValueError, AttributeError):
             pass
+        codes = set(details)
         if response.status_code != 401 and not (response.status_code == 403 and codes & FATAL_AUTH_CODES):
             return None
-        shown = f" (code {', '.join(map(str, sorted(codes)))})" if codes else ""
+        shown = ": " + "; ".join(f"{c} {t}".strip() for c, t in sorted(details.items())) if details else ""
         return self.abort(
             AuthenticationError(
-                f"the Cloudflare API refused the token: {request.method} {request.url} answered HTTP "
-                f"{response.status_code}{shown}",
+                f"the Cloudflare API at {_api_base(request)} refused the token: {request.method} {request.url.path} "
+                f"answered HTTP {response.status_code}{shown}",
                 status=response.status_code,
                 codes=tuple(sorted(codes)),
                 hint=f"the token comes from {self.token_source}: set it to a valid token of this account that can "
