@@ -217,9 +217,9 @@ def check(
     finally:
         progress.stop()
         context.close()
-    if context.api.fatal is not None:
-        raise context.api.fatal  # the run ended early: that one error, not a page of failed checks
     _summary(output, outcome.results, context.api.budget.snapshot(), allowed)
+    if context.api.fatal is not None:
+        raise context.api.fatal  # the run ended early: exit 2 with that one error, after the summary
     output.info(f"reports: {json_file}, {junit}")
     raise typer.Exit(outcome.exit_code)
 
