@@ -18,6 +18,7 @@ from pathlib import Path
 from kvstack import names
 from kvstack.catalog import App, Catalog
 from kvstack.errors import LocalCloudflareError
+from kvstack.local.kvcount import COUNTER_FILE, ENTRY_FILE
 from kvstack.local.views import DEPLOYED_CONFIG
 from kvstack.workers import REFERENCE_APPS_DIR
 from kvstack.wranglerfile import section_env
@@ -126,7 +127,8 @@ def stage_reference_apps(dest: Path, apps: Iterable[str] | None = None) -> dict[
         target = dest / name
         kept = {
             file_name: ((target / file_name).read_bytes(), (target / file_name).stat())
-            for file_name in (".dev.vars", DEPLOYED_CONFIG)
+            # the last view, and the counting entry it runs (kvcount), so wrangler can start on it again
+            for file_name in (".dev.vars", DEPLOYED_CONFIG, ENTRY_FILE, COUNTER_FILE)
             if (target / file_name).is_file()
         }
         if target.exists():

@@ -51,11 +51,24 @@ def deployed_view(spec: AppSpec) -> AppSpec:
 def deployed_view_text(spec: AppSpec) -> str:
     """The text of ``spec``'s deployed view, from its rendered file as it is now."""
     config = read_wrangler_file(spec.config).data
+    _keep_only_running_env(config, spec.env)
     for table in _tables(config):
         for entry in table.get("kv_namespaces") or []:
             entry.pop("preview_id", None)
     instrument_view(config, spec.config.parent, ROUTER_DIR / "count.js")  # real KV operation counts
     return _view_text(config)
+
+
+def _keep_only_running_env(config: dict[str, Any], env: str | None) -> None:
+    """Drop the ``[env.*]`` sections the runtime does not run: the view of a top-level app keeps none.
+
+    One ``--env`` applies to every config of the runtime's ``wrangler dev``, and wrangler 4.164 refuses a
+    config that has ``[env.*]`` sections but not that one (a top-level app with only ``[env.production]``
+    in a dev runtime that runs codex's ``env.staging``).
+    """
+    envs = config.pop("env", None)
+    if env is not None and isinstance(envs, dict) and env in envs:
+        config["env"] = {env: envs[env]}
 
 
 def _tables(config: dict[str, Any]) -> list[dict[str, Any]]:

@@ -715,15 +715,17 @@ def test_smoke_data_copied_into_a_shared_key_is_caught(local: Local) -> None:
 def _pushes_charts(local: Local) -> bool:
     """Does a stream opened on a smoke session push the chart posted after its snapshot?"""
     session = f"kvstack-smoke-probe{time.monotonic_ns()}"
-    with (
-        httpx.Client(base_url=local.state.apps["dubai-app-front"], timeout=15) as http,
-        connect_sse(http, "GET", "/api/stream", params={"sessionId": session, "timeout": "2"}) as source,
-    ):
-        events = source.iter_sse()
-        assert next(events).event == "snapshot"
-        _post_chart(local, session)
-        kinds = [event.event for event in events]
-    local.api.delete_keys(local.ids("dubai-app-front", "CHART_KV")["id"], [f"charts:session:{session}"])
+    try:
+        with (
+            httpx.Client(base_url=local.state.apps["dubai-app-front"], timeout=15) as http,
+            connect_sse(http, "GET", "/api/stream", params={"sessionId": session, "timeout": "2"}) as source,
+        ):
+            events = source.iter_sse()
+            assert next(events).event == "snapshot"
+            _post_chart(local, session)
+            kinds = [event.event for event in events]
+    finally:  # a probe cut short by wrangler's reload must not leave its key behind as smoke residue
+        local.api.delete_keys(local.ids("dubai-app-front", "CHART_KV")["id"], [f"charts:session:{session}"])
     return "chart" in kinds
 
 

@@ -21,7 +21,7 @@ def project(tmp_path: Path) -> Path:
 def test_local_audit_without_a_running_local_cloudflare_exits_2(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = invoke("audit", "--local", "--root", str(project), capsys=capsys)
+    code, out, err = invoke("audit", "--local", "--stack", "dev", "--root", str(project), capsys=capsys)
     assert code == 2
     assert "the local Cloudflare is not running" in err
     assert "kvstack local up --stack dev" in err
@@ -29,7 +29,9 @@ def test_local_audit_without_a_running_local_cloudflare_exits_2(
 
 
 def test_real_audit_with_a_missing_outputs_file_exits_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = invoke("audit", "--root", str(project), "--outputs", str(project / "nowhere.json"), capsys=capsys)
+    code, _, err = invoke(
+        "audit", "--stack", "dev", "--root", str(project), "--outputs", str(project / "nowhere.json"), capsys=capsys
+    )
     assert code == 2
     assert "nowhere.json: file not found" in err
 

@@ -126,6 +126,9 @@ def create_app(settings: Settings, knobs: Knobs | None = None) -> Starlette:
         routes=all_routes(),
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error},
     )
+    # Cloudflare answers a path with a stray slash (`…/values/`, an empty key) with an error envelope, never a
+    # redirect: the fuzzer found Starlette's 307 to the slash-less path.
+    app.router.redirect_slashes = False
     app.state.context = context
     graphql.install(app, settings.state)  # the analytics subset and KV operation counts (kvstack audit)
     return app

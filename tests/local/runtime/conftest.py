@@ -21,6 +21,7 @@ import pytest
 
 from kvstack.local.apps import LOCAL_WEBHOOK_SECRET, AppSpec, local_dev_vars, stage_reference_apps, write_dev_vars
 from kvstack.local.runtime import LocalRuntime, start_runtime
+from kvstack.local.views import deployed_view
 
 # The apps of the dev stack and the section each runs (Pulumi.dev.yaml: codex runs env.staging).
 DEV_APPS: dict[str, tuple[str, str]] = {
@@ -111,7 +112,7 @@ def start_stack(base: Path, tweaks: Mapping[str, Callable[[Path], None]] | None 
         if tweaks and app in tweaks:
             tweaks[app](config)
         write_dev_vars(staged[app], local_dev_vars(app))
-        specs.append(AppSpec(app, config, section))
+        specs.append(deployed_view(AppSpec(app, config, section)))  # what `local up` runs: the deployed view
     return start_runtime(specs, persist_to=base / "storage", log_dir=base / "logs", work_dir=base / "work")
 
 
