@@ -19,7 +19,7 @@ from typing import Final, Literal
 import httpx
 
 from kvstack.catalog import App, Catalog, load_catalog
-from kvstack.cloudflare import CloudflareApi
+from kvstack.cloudflare import DEFAULT_RUN_DEADLINE, CloudflareApi
 from kvstack.errors import UsageError
 from kvstack.keyspace import DEFAULT_SAMPLE, Keyspace, load_keyspaces
 from kvstack.outputs import Outputs
@@ -44,9 +44,6 @@ CHECK_KINDS: Final[tuple[CheckKind, ...]] = ("bindings", "tokens", "keyspaces", 
 DEFAULT_EXPIRY_DAYS: Final = 14
 # Cloudflare KV is eventually consistent: other locations may see a write 60 s or more later.
 DEFAULT_CONSISTENCY_WINDOW: Final = 60.0
-# The whole run's deadline: retries stop there. A refused token or an API that cannot be reached ends the
-# run at its first request, whatever this is (see kvstack.cloudflare's RunGuard).
-DEFAULT_RUN_TIMEOUT: Final = 300.0
 # Comma-separated check kinds allowed to skip (the env form of --allow-skip).
 ALLOW_SKIP_ENV: Final = "KVSTACK_ALLOW_SKIP"
 
@@ -68,7 +65,8 @@ class CheckOptions:
     consistency_window: float = DEFAULT_CONSISTENCY_WINDOW
     concurrency: int = 8
     rate_limit: int = 1200
-    timeout: float = DEFAULT_RUN_TIMEOUT
+    # The whole run's deadline (s); a refused token or an unreachable API ends the run at its first request.
+    timeout: float = DEFAULT_RUN_DEADLINE
     # Check kinds whose skipped checks do not fail the run (--allow-skip); any other skip does.
     allow_skip: tuple[CheckKind, ...] = ()
 

@@ -81,7 +81,7 @@ def open_target(options: AuditOptions) -> AuditTarget:
     target = _target(options, options.stack)
     outputs = _outputs(options, audited, required=options.stack)
     account_id = outputs[options.stack].account_id
-    api = connect(target.api_token(), _settings(options, account_id, target.api_url()))
+    api = connect(target.api_token(), _settings(options, account_id, target.api_url(), target.token_source))
     return AuditTarget(
         options=options,
         kind="cloudflare",
@@ -105,10 +105,11 @@ def _target(options: AuditOptions, stack: str) -> Target:
     )
 
 
-def _settings(options: AuditOptions, account_id: str, base_url: str | None) -> ApiSettings:
+def _settings(options: AuditOptions, account_id: str, base_url: str | None, token_source: str) -> ApiSettings:
     return ApiSettings(
         account_id=account_id,
         base_url=base_url,
+        token_source=token_source,
         concurrency=options.concurrency,
         rate_limit=options.rate_limit,
         rate_window=options.rate_window,
@@ -132,7 +133,10 @@ def _local_target(options: AuditOptions, catalogs: dict[str, Catalog], audited: 
 
     target = _target(options, options.stack)
     outputs = _outputs(options, audited, required=options.stack)
-    api = connect(_audit_token(outputs[options.stack]), _settings(options, target.account_id(), target.api_url()))
+    token_source = f"the audit token of {outputs[options.stack].source}"
+    api = connect(
+        _audit_token(outputs[options.stack]), _settings(options, target.account_id(), target.api_url(), token_source)
+    )
     tree = state_dir(options.root) / "tree"
     return AuditTarget(
         options=options,

@@ -148,8 +148,9 @@ def check(
         typer.Option(
             "--timeout",
             min=1,
-            help="The run's deadline in seconds: retries of 429/5xx/dropped requests stop there (exit 2). A refused "
-            "token or an unreachable API ends the run at its first request.",
+            help="The whole run's deadline in seconds: 429s (after their Retry-After), 5xx and dropped requests are "
+            "retried until then, and the run ends there with exit 2. A refused token or an API that cannot be "
+            "reached ends the run at its first request, whatever this is.",
             **env("KVSTACK_TIMEOUT"),
         ),
     ] = 300.0,
@@ -218,9 +219,9 @@ def check(
         progress.stop()
         context.close()
     _summary(output, outcome.results, context.api.budget.snapshot(), allowed)
+    output.info(f"reports: {json_file}, {junit}")
     if context.api.fatal is not None:
         raise context.api.fatal  # the run ended early: exit 2 with that one error, after the summary
-    output.info(f"reports: {json_file}, {junit}")
     raise typer.Exit(outcome.exit_code)
 
 

@@ -19,7 +19,8 @@ from contextlib import contextmanager
 import cloudflare
 import httpx
 
-from kvstack.cloudflare._transport import RunAborted, retry_after_seconds
+from kvstack.cloudflare._guard import RunAborted
+from kvstack.cloudflare._transport import retry_after_seconds
 from kvstack.errors import AuthenticationError, CloudflareError, RateLimitedError
 
 __all__ = ["UNREACHABLE_HINT", "envelope_error", "mapped_errors", "status_error", "unreachable_error"]

@@ -6,20 +6,16 @@ to budget accounting and bypass a shared rate limiter; and two retry layers mult
 every attempt, first or retried, waits for the one limiter, is counted, and a 429's ``Retry-After``
 pauses every thread at once.
 
-Fail fast, then be patient (:class:`RunGuard`): a first request that cannot connect (or gets no answer)
-or is refused with 401, or 403 code 10000/9109, ends the run at once; after that, 429s and 5xx and drops
-are retried, but never past the run's deadline. Once the guard has a fatal error every later request
-raises it without touching the network, so the remaining checks end in milliseconds and the command
-reports that one error (exit 2).
+Fail fast, then be patient: every attempt passes the run's :class:`~kvstack.cloudflare._guard.RunGuard`
+first, which ends the run on a first request that cannot connect or a refused token, and stops retries
+at the run's deadline.
 """
 
 from __future__ import annotations
 
 import email.utils
-import json
 import random
 import re
-import threading
 import time
 from collections.abc import Callable
 from typing import Final
@@ -27,139 +23,15 @@ from typing import Final
 import httpx
 
 from kvstack.cloudflare._budget import Budget
+from kvstack.cloudflare._guard import RunGuard
 from kvstack.cloudflare._limiter import RateLimiter
-from kvstack.errors import AuthenticationError, CloudflareError
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_MAX_RETRY_WAIT",
-    "FATAL_AUTH_CODES",
     "ResilientTransport",
-    "RunAborted",
-    "RunGuard",
     "retry_after_seconds",
 ]
-
-# Cloudflare's "Authentication error" and "Invalid access token": the token itself is refused.
-FATAL_AUTH_CODES: Final = frozenset({10000, 9109})
-
-
-def _api_base(request: httpx.Request) -> str:
-    """The API's base URL as users give it (``…/client/v4``), from a request's URL."""
-    url = str(request.url)
-    cut = url.find("/client/v4")
-    return url[: cut + len("/client/v4")] if cut >= 0 else f"{request.url.scheme}://{request.url.netloc.decode()}"
-
-
-class RunAborted(httpx.TransportError):
-    """Raised by the transport once the run has a fatal error; ``error`` is the typed one to report."""
-
-    def __init__(self, error: CloudflareError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-class RunGuard:
-    """One run's fail-fast state, shared by every request of the run: its deadline and its fatal error."""
-
-    def __init__(
-        self,
-        *,
-        deadline_seconds: float | None = None,
-        token_source: str = "the API token",
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.clock = clock
-        self.seconds = deadline_seconds
-        self.deadline = None if deadline_seconds is None else clock() + deadline_seconds
-        self.token_source = token_source
-        self.answered = False
-        self.fatal: CloudflareError | None = None
-        self._lock = threading.Lock()
-
-    def abort(self, error: CloudflareError) -> RunAborted:
-        with self._lock:
-            if self.fatal is None:
-                self.fatal = error
-            return RunAborted(self.fatal)
-
-    def check(self) -> None:
-        if self.fatal is not None:
-            raise RunAborted(self.fatal)
-
-    def bound(self, request: httpx.Request) -> None:
-        """No attempt may outlive the deadline: its timeouts are cut to the time left (none left: abort)."""
-        if self.deadline is None:
-            return
-        remaining = self.deadline - self.clock()
-        if remaining <= 0:
-            raise self.abort(
-                CloudflareError(
-                    f"the run's deadline of {self.seconds:g} s passed before {request.method} {request.url}",
-                    hint="the API is slow or overloaded; try again later, or allow more time with --timeout",
-                )
-            )
-        timeouts = request.extensions.get("timeout") or dict.fromkeys(("connect", "read", "write", "pool"))
-        request.extensions["timeout"] = {k: remaining if v is None else min(v, remaining) for k, v in timeouts.items()}
-
-    def first_answer(self, request: httpx.Request, response: httpx.Response) -> None:
-        """The run's first answer: a refused token ends the run; later 401/403s are the checks' business."""
-        if self.answered:
-            return
-        self.answered = True
-        refused = self.refused(request, response)
-        if refused is not None:
-            response.close()
-            raise refused
-
-    def unreachable(self, request: httpx.Request, exc: Exception) -> RunAborted:
-        return self.abort(
-            CloudflareError(
-                f"could not reach the Cloudflare API at {_api_base(request)}: {request.method} {request.url.path} "
-                f"failed on the run's first request ({type(exc).__name__}: {exc})",
-                hint="check the API URL (--api-url, CLOUDFLARE_API_BASE_URL) and the network; for the local "
-                "Cloudflare start `kvstack local up` and pass --local",
-            )
-        )
-
-    def refused(self, request: httpx.Request, response: httpx.Response) -> RunAborted | None:
-        """The run's error when ``response`` refuses the token itself (401, or 403 with code 10000/9109)."""
-        details: dict[int, str] = {}
-        try:
-            errors = json.loads(response.content).get("errors") or []
-            details = {
-                e["code"]: str(e.get("message", ""))
-                for e in errors
-                if isinstance(e, dict) and isinstance(e.get("code"), int)
-            }
-        except (ValueError, AttributeError):
-            pass
-        codes = set(details)
-        if response.status_code != 401 and not (response.status_code == 403 and codes & FATAL_AUTH_CODES):
-            return None
-        shown = ": " + "; ".join(f"{c} {t}".strip() for c, t in sorted(details.items())) if details else ""
-        return self.abort(
-            AuthenticationError(
-                f"the Cloudflare API at {_api_base(request)} refused the token: {request.method} {request.url.path} "
-                f"answered HTTP {response.status_code}{shown}",
-                status=response.status_code,
-                codes=tuple(sorted(codes)),
-                hint=f"the token comes from {self.token_source}: set it to a valid token of this account that can "
-                "read KV, Pages, Workers and API tokens",
-            )
-        )
-
-    def past_deadline(self, request: httpx.Request, wait: float, reason: str) -> RunAborted | None:
-        if self.deadline is None or self.clock() + wait <= self.deadline:
-            return None
-        return self.abort(
-            CloudflareError(
-                f"the run's deadline of {self.seconds:g} s passed: {request.method} {request.url} kept failing "
-                f"({reason})",
-                hint="the API is unreachable or overloaded; try again later, or allow more time with --timeout",
-            )
-        )
-
 
 # With 10% 429s, 5% 500s and 2% dropped connections, 10 attempts fail together about once in 10^8 requests.
 DEFAULT_MAX_ATTEMPTS: Final = 10
@@ -237,12 +109,12 @@ class ResilientTransport(httpx.BaseTransport):
         guard = self.guard
         attempt = 0
         while True:
-            guard.check()
             attempt += 1
             last = attempt >= self.max_attempts
             self.limiter.acquire()
-            self.budget.add(api_requests=1)
+            guard.check()  # the run may have ended while this request waited for the limiter
             guard.bound(request)
+            self.budget.add(api_requests=1)
             try:
                 response = self.inner.handle_request(request)
                 try:
@@ -252,9 +124,10 @@ class ResilientTransport(httpx.BaseTransport):
                     raise
             except httpx.TransportError as exc:
                 self.budget.add(connection_errors=1)
+                unreachable = guard.failed_to_answer(request, exc)
+                if unreachable is not None:
+                    raise unreachable from exc
                 never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-                if never_sent and not guard.answered:
-                    raise guard.unreachable(request, exc) from exc
                 if last or not (safe or never_sent):
                     raise
                 backoff = self.backoff(attempt)
@@ -265,7 +138,7 @@ class ResilientTransport(httpx.BaseTransport):
                 self.sleep(backoff)
                 continue
             status = response.status_code
-            guard.first_answer(request, response)
+            guard.answered(request, response)
             if status in _RETRY_STATUSES and self._wait_to_retry(request, response, attempt, retry=safe and not last):
                 continue
             if 200 <= status < 300:

@@ -82,6 +82,7 @@ class Target(ABC):
         """The Cloudflare API of this target with its token; ``settings`` are :class:`ApiSettings` fields."""
         from kvstack.cloudflare import ApiSettings, connect
 
+        settings.setdefault("token_source", self.token_source)
         return connect(self.api_token(), ApiSettings(account_id=self.account_id(), base_url=self.api_url(), **settings))
 
     def shown_api_url(self) -> str:
