@@ -4,6 +4,7 @@
       ├─ 401, 403 ──▶ AuthenticationError
       ├─ 429      ──▶ RateLimitedError
       └─ other    ──▶ CloudflareError (status, Cloudflare's codes)
+    RunAborted (the run's guard ended the run) ──▶ the guard's own typed error, as it wrote it
     cloudflare.APIConnectionError, httpx.HTTPError ──▶ CloudflareError ("could not reach …")
     an answer that is no success envelope ──▶ CloudflareError
 
