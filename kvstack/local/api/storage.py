@@ -8,7 +8,9 @@ What the explorer API gives, and how kvstack uses it:
   regexp engine (``wrangler.LINEAR_REGEXP_FLAG``);
 - each bulk call writes or deletes its items one by one, all at once, at a cost that grows faster than the
   item count: calls are cut into batches of ``BATCH`` items sent a few at a time (linear cost, and no
-  single storage call long enough to time out);
+  single storage call long enough to time out). The floor is Miniflare's own: one Durable Object request,
+  one SQLite transaction and one blob file per key, 3–4 ms of workerd CPU per key whatever the batching
+  (``bench/bulk_bench.py``; the API side is ~0.15 ms per key), so 10,000 keys take 30–40 s of one core;
 - its listing cursor is the last key in base64, so any text "works" (as an empty page): cursors are tagged
   here and one without a valid tag is a 400;
 - a value read carries no expiry: the key's listing entry comes from one listing page with the key itself
@@ -44,7 +46,8 @@ __all__ = [
 
 CURSOR_KEY = b"kvstack-local-key-listing-cursor"
 # Miniflare writes or deletes a bulk call's items all at once, and its cost grows faster than the item count
-# (measured: 2,000 deletes in one call took 123 s, 500 took 9 s).
+# (measured: 2,000 deletes in one call took 123 s, 500 took 9 s). 25×4, 50×8 and 400×1 cost the same CPU per
+# key as 100×4 (2,000 keys, bench/bulk_bench.py).
 BATCH = 100
 PARALLEL = 4
 # The explorer's bulk item schema: a value string of at most 25 MiB characters (base64 of 18.75 MiB).
