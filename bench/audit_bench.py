@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ class Admin:
     def __init__(self, state: LocalState, token: str) -> None:
         self.state = state
         self.client = httpx.Client(
-            base_url=state.api_url.rstrip("/"), headers={"authorization": f"Bearer {token}"}, timeout=120
+            base_url=state.api_url.rstrip("/"), headers={"authorization": f"Bearer {token}"}, timeout=1800
         )
         self.kv = f"/client/v4/accounts/{state.account_id}/storage/kv/namespaces"
         self.id = self.call("GET", "/client/v4/user/tokens/verify")["result"]["id"]  # its requests are not counted
@@ -98,6 +99,15 @@ def seed(admin: Admin, namespaces: int, keys: int) -> dict[str, int]:
     with ThreadPoolExecutor(max_workers=SEED_PARALLEL) as pool:
         list(pool.map(fill, [n for n in ids if per[n]]))
     return per
+
+
+STORAGE_QUERY = """query($a: string!, $s: Date!, $e: Date!) { viewer { accounts(filter: {accountTag: $a}) {
+  kvStorageAdaptiveGroups(filter: {date_geq: $s, date_leq: $e}, limit: 10000) { max { keyCount } } } } }"""
+
+
+def window(state: LocalState) -> dict[str, str]:
+    today = datetime.now(UTC).date()
+    return {"a": state.account_id, "s": str(today - timedelta(days=6)), "e": str(today)}
 
 
 def floor(keys_per_namespace: dict[str, int], sample: int | None) -> dict[str, int]:
@@ -203,6 +213,11 @@ def main() -> int:
             per_namespace = seed(admin, args.namespaces, args.keys)
             seeded = round(time.monotonic() - started, 1)
             print(f"seeded {args.keys} keys in {args.namespaces} namespaces in {seeded} s", file=sys.stderr)
+            # Cloudflare's storage analytics are precomputed; the local ones read every value once after a change.
+            # Done here, timed apart, so that the audits' time is the audit's own (later queries reuse it).
+            started = time.monotonic()
+            admin.call("POST", "/client/v4/graphql", {"query": STORAGE_QUERY, "variables": window(state)})
+            measured = round(time.monotonic() - started, 1)
             free = audit_once(admin, root, args.sample, (1_000_000, 300.0))
             admin.call("PUT", "/__kvstack/knobs", {"rate_limit": "1200/300"})  # Cloudflare's, a fresh window
             limited = audit_once(admin, root, args.sample, (1200, 300.0))
@@ -213,13 +228,13 @@ def main() -> int:
                 loop = {"not_measured": f"{type(exc).__name__}: {exc}"}
         finally:
             control.down(root)
-    return report(args, per_namespace, seeded, free, limited, loop)
+    return report(args, per_namespace, {"seeded": seeded, "storage_measured": measured}, free, limited, loop)
 
 
 def report(
     args: argparse.Namespace,
     per_namespace: dict[str, int],
-    seeded: float,
+    seconds: dict[str, float],
     free: dict[str, Any],
     limited: dict[str, Any],
     loop: dict[str, Any],
@@ -241,7 +256,9 @@ def report(
         "account": {
             "namespaces": len(account),
             "keys": total_keys,
-            "seeded": {"namespaces": len(per_namespace), "keys": sum(per_namespace.values()), "seconds": seeded},
+            "seeded": {"namespaces": len(per_namespace), "keys": sum(per_namespace.values()), **seconds},
+            "label": "storage_measured: the local analytics' first storage measurement after seeding (Cloudflare "
+            "precomputes it), not part of the audits' time",
         },
         "floor": {**goal, "total": goal_total},
         "audit": free,
