@@ -121,8 +121,10 @@ def _up(
         knobs=knobs.__dict__.copy(),
     )
     try:
+        # Before staging: the store apps' .dev.vars hold its URL (a new port each `up`).
+        store_secrets = _start_upstash(root, catalog, state, knobs, progress)
         progress("staging the reference apps")
-        specs = _stage_tree(catalog, folder / "tree")
+        specs = _stage_tree(catalog, folder / "tree", store_secrets)
 
         def start(views: list[AppSpec]) -> LocalRuntime:
             progress(f"starting wrangler dev for {', '.join(view.name for view in views)} on port {runtime_port}")
@@ -157,7 +159,7 @@ def _up(
             stack,
             api_url=state.api_url,
             token=token,
-            secret_config=_start_upstash(root, catalog, state, knobs, progress),
+            secret_config=store_secrets,
         )
         _point_apps_at(stack_output, {spec.name: app_url(runtime_port, spec.name) for spec in specs})
         atomic_write_text(
@@ -302,13 +304,18 @@ def _point_apps_at(stack_output: dict[str, Any], urls: Mapping[str, str]) -> Non
         app["url"] = urls.get(name)
 
 
-def _stage_tree(catalog: Catalog, tree: Path) -> list[AppSpec]:
+def _stage_tree(catalog: Catalog, tree: Path, store_secrets: Mapping[str, str] | None) -> list[AppSpec]:
     """Copy the reference apps into ``tree`` with their local secrets; the specs of the files they run."""
+    from kvstack.local.store_apps import link_node_modules, store_app_names, store_app_specs, store_dev_vars
+
     wrangler_command()  # no wrangler, no runtime: say so (run `kvstack local install`) before anything starts
-    staged = stage_reference_apps(tree / "apps", [app.name for app in catalog.apps if app.wrangler])
+    store_vars = store_dev_vars(catalog, store_secrets)
+    wanted = [app.name for app in catalog.apps if app.wrangler] + store_app_names(catalog)
+    staged = stage_reference_apps(tree / "apps", wanted)
     for name, folder in staged.items():
-        write_dev_vars(folder, local_dev_vars(name))
-    return app_specs(catalog, tree / "apps")
+        write_dev_vars(folder, {**local_dev_vars(name), **store_vars.get(name, {})})
+    link_node_modules(tree / "apps")
+    return app_specs(catalog, tree / "apps") + store_app_specs(catalog, tree / "apps")
 
 
 def _last_view(spec: AppSpec) -> AppSpec | None:
