@@ -21,9 +21,10 @@ import httpx
 from kvstack.catalog import App, Catalog, load_catalog
 from kvstack.cloudflare import CloudflareApi
 from kvstack.errors import UsageError
-from kvstack.keyspace import DEFAULT_SAMPLE, Keyspace, load_keyspaces
+from kvstack.keyspace import Keyspace, load_keyspaces
 from kvstack.outputs import Outputs
-from kvstack.targets import Target, choose_target
+from kvstack.targets import Target
+from kvstack.targets.options import DEFAULT_EXPIRY_DAYS, TargetOptions
 from kvstack.wranglerfile import read_dev_vars
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
 
 CheckKind = Literal["bindings", "tokens", "keyspaces", "flows", "upstash"]
 CHECK_KINDS: Final[tuple[CheckKind, ...]] = ("bindings", "tokens", "keyspaces", "flows", "upstash")
-DEFAULT_EXPIRY_DAYS: Final = 14
 # Cloudflare KV is eventually consistent: other locations may see a write 60 s or more later.
 DEFAULT_CONSISTENCY_WINDOW: Final = 60.0
 # Comma-separated check kinds allowed to skip (the env form of --allow-skip).
@@ -49,22 +49,12 @@ ALLOW_SKIP_ENV: Final = "KVSTACK_ALLOW_SKIP"
 
 
 @dataclass(frozen=True)
-class CheckOptions:
+class CheckOptions(TargetOptions):
     """The knobs of a run, as given on the command line (``kvstack check`` or ``pytest checks``)."""
 
-    stack: str
-    root: Path
-    local: bool = False
     apps: tuple[str, ...] = ()
     only: tuple[CheckKind, ...] = CHECK_KINDS
-    sample: int = DEFAULT_SAMPLE
-    deep: bool = False
-    outputs_file: Path | None = None
-    api_url: str | None = None
-    expiry_days: int = DEFAULT_EXPIRY_DAYS
     consistency_window: float = DEFAULT_CONSISTENCY_WINDOW
-    concurrency: int = 8
-    rate_limit: int = 1200
     # Check kinds whose skipped checks do not fail the run (--allow-skip); any other skip does.
     allow_skip: tuple[CheckKind, ...] = ()
 
@@ -115,9 +105,7 @@ class CheckContext:
 
 def target_of(options: CheckOptions) -> Target:
     """The run's one target, from ``--local`` (mixing sources is refused here, exit 2)."""
-    return choose_target(
-        options.root, options.stack, local=options.local, outputs_file=options.outputs_file, api_url=options.api_url
-    )
+    return options.target()
 
 
 def build_context(options: CheckOptions, target: Target | None = None) -> CheckContext:

@@ -1,6 +1,7 @@
 """``kvstack audit``: the account as it really is, against what the catalog declares.
 
-target.py     where to look (local or real), with the audit token
+target.py     where to look (the target registry, kvstack/targets), with the audit token
+account.py    Pages projects, Worker scripts, and each token as the account sees it (it verifies itself)
 inventory.py  namespaces classified; drift, dangling bindings, tokens
 keyspace.py   what each namespace holds (list + sampled bulk get)
 usage.py      operations and storage per day (GraphQL Analytics) and the forecast

@@ -2,6 +2,11 @@
 
 Every call goes through the adapter (:class:`~kvstack.cloudflare.CloudflareApi`): its SDK client, its
 transport (retries, rate limit, budget) and its error mapping. Only reads: the audit token is read-only.
+
+A token's live state: the audit token may not read other tokens (Cloudflare answers 403 without API Tokens
+Read), but any token may verify itself (``GET …/tokens/verify``). So each token whose value the outputs carry
+verifies itself: Cloudflare answers its status (active, disabled, expired) and expiry, or refuses it (401),
+which means it authenticates nobody. Without a value the audit token's read is tried, then the outputs judge.
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ from typing import Any
 
 from kvstack.cloudflare import CloudflareApi
 from kvstack.errors import AuthenticationError
+from kvstack.outputs import Outputs
 
-__all__ = ["ScriptBindings", "list_pages_projects", "list_script_bindings", "read_token"]
+__all__ = ["ScriptBindings", "TokenState", "list_script_bindings", "token_states"]
 
 
 @dataclass(frozen=True)
@@ -23,35 +29,19 @@ class ScriptBindings:
     namespaces: dict[str, str]
 
 
-def list_pages_projects(api: CloudflareApi) -> list[dict[str, Any]]:
-    """Every Pages project of the account, page by page."""
-    projects: list[dict[str, Any]] = []
-    page = 1
-    while True:
-        envelope = api._call(  # the adapter's one error mapping; no public raw call exists
-            "list Pages projects",
-            lambda page=page: api.sdk.pages.projects.with_raw_response.list(  # type: ignore[misc]
-                account_id=api.account_id, page=page, per_page=10
-            ),
-        )
-        items = envelope.get("result") or []
-        projects.extend(dict(item) for item in items)
-        info = envelope.get("result_info") or {}
-        total = info.get("total_count")
-        if not items or (isinstance(total, int) and len(projects) >= total):
-            return projects
-        page += 1
+@dataclass(frozen=True)
+class TokenState:
+    """What the account says of one token: its details, or that it refused it (``rejected``, with why)."""
+
+    details: dict[str, Any] | None
+    how: str  # "verified" (the token itself), "read" (the audit token read it), or "unread"
+    rejected: str | None = None
 
 
 def list_script_bindings(api: CloudflareApi) -> list[ScriptBindings]:
     """Every Worker script with the KV namespaces its settings bind."""
-    envelope = api._call(
-        "list Worker scripts",
-        lambda: api.sdk.workers.scripts.with_raw_response.list(account_id=api.account_id),
-    )
     found: list[ScriptBindings] = []
-    for script in envelope.get("result") or []:
-        name = str(script.get("id"))
+    for name in api.list_scripts():
         settings = api.get_script_settings(name) or {}
         namespaces = {
             str(b.get("name")): str(b.get("namespace_id"))
@@ -62,9 +52,19 @@ def list_script_bindings(api: CloudflareApi) -> list[ScriptBindings]:
     return found
 
 
-def read_token(api: CloudflareApi, token_id: str) -> dict[str, Any] | None:
-    """A token's live details, or None when the audit token may not read tokens (Cloudflare answers 403)."""
-    try:
-        return api.get_token(token_id)
-    except AuthenticationError:
-        return None
+def token_states(api: CloudflareApi, outputs: Outputs) -> dict[str, TokenState]:
+    """Each token of the outputs (by key) as the account sees it now."""
+    states: dict[str, TokenState] = {}
+    for key, token in outputs.tokens.items():
+        if token.value:
+            try:
+                states[key] = TokenState(api.with_token(token.value).verify_token(), "verified")
+            except AuthenticationError as refused:
+                states[key] = TokenState(None, "verified", rejected=refused.message)
+            continue
+        try:
+            details = api.get_token(token.id)
+        except AuthenticationError:  # the audit token may not read tokens
+            details = None
+        states[key] = TokenState(details, "read" if details is not None else "unread")
+    return states

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from kvstack import names
-from kvstack.audit.account import ScriptBindings
+from kvstack.audit.account import ScriptBindings, TokenState
 from kvstack.audit.findings import AuditFinding
 from kvstack.catalog import Catalog
 from kvstack.cloudflare import Namespace
@@ -311,32 +311,55 @@ def dangling_in_scripts(scripts: list[ScriptBindings], present: set[str], declar
 
 
 def token_findings(
-    outputs: Outputs, live: Mapping[str, dict[str, Any] | None], expiry_days: int, now: datetime | None = None
+    outputs: Outputs, live: Mapping[str, TokenState], expiry_days: int, now: datetime | None = None
 ) -> list[AuditFinding]:
-    """Tokens of the stack that are expired or expire within ``expiry_days`` (live details when readable)."""
+    """Tokens of the stack that are rejected, expired or expire within ``expiry_days`` (live state when known)."""
     moment = now or datetime.now(UTC)
     findings = []
     for key, token in sorted(outputs.tokens.items()):
-        details = live.get(key)
-        if details is None:
+        state = live.get(key) or TokenState(None, "unread")
+        label = f"token {key} ({token.id})"
+        if state.rejected is not None:
+            findings.append(
+                AuditFinding(
+                    "token-rejected",
+                    token.name,
+                    f"{label}: Cloudflare refuses it ({state.rejected}); it is expired, revoked or rolled. "
+                    f"Roll it with `pulumi up --stack {outputs.stack}`",
+                    details={"expires_on": token.expires_on},
+                )
+            )
+            continue
+        if state.details is None:
             findings.append(
                 AuditFinding(
                     "token-unverified",
                     token.name,
-                    f"token {key} ({token.id}): its live status could not be read with the audit token; "
+                    f"{label}: the outputs carry no value to verify it and the audit token may not read it; "
                     f"judged by the outputs' expiry {token.expires_on}",
                 )
             )
-        expires = (details or {}).get("expires_on") or token.expires_on
-        status = (details or {}).get("status")
+        details = state.details or {}
+        expires = details.get("expires_on") or token.expires_on
+        status = details.get("status")
         when = _parse_time(str(expires)) if expires else None
         if status == "expired" or (when is not None and when <= moment):
             findings.append(
                 AuditFinding(
                     "token-expired",
                     token.name,
-                    f"token {key} ({token.id}) expired on {expires}; roll it with `pulumi up --stack {outputs.stack}`",
-                    details={"expires_on": expires},
+                    f"{label} expired on {expires}; roll it with `pulumi up --stack {outputs.stack}`",
+                    details={"expires_on": expires, "status": status},
+                )
+            )
+        elif status == "disabled":
+            findings.append(
+                AuditFinding(
+                    "token-rejected",
+                    token.name,
+                    f"{label} is disabled in the account; enable it "
+                    f"or roll it with `pulumi up --stack {outputs.stack}`",
+                    details={"expires_on": expires, "status": status},
                 )
             )
         elif when is not None and when <= moment + timedelta(days=expiry_days):
@@ -344,7 +367,7 @@ def token_findings(
                 AuditFinding(
                     "token-expiring",
                     token.name,
-                    f"token {key} ({token.id}) expires on {expires}, within {expiry_days} days",
+                    f"{label} expires on {expires}, within {expiry_days} days",
                     details={"expires_on": expires},
                 )
             )

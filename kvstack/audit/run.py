@@ -78,14 +78,22 @@ def run_audit(target: AuditTarget, progress: Progress | None = None) -> AuditRes
     declared = declared_namespaces(target.catalogs, target.outputs)
     records, findings = classify(namespaces, declared, target.audited)
     findings += dangling_in_wrangler_files(target.catalogs, target.audited, target.wrangler_base, present)
-    findings += dangling_in_pages(account.list_pages_projects(api), present)
+    findings += dangling_in_pages(api.list_pages_projects(), present)
     declared_ids = {d.id for d in declared if d.id}
     findings += dangling_in_scripts(account.list_script_bindings(api), present, declared_ids)
     for stack in target.audited:
         outputs = target.outputs.get(stack)
         if outputs is not None:
-            live = {key: account.read_token(api, token.id) for key, token in outputs.tokens.items()}
-            findings += token_findings(outputs, live, options.expiry_days)
+            findings += token_findings(outputs, account.token_states(api, outputs), options.expiry_days)
+    findings += [
+        AuditFinding(
+            "stack-unaudited",
+            f"stack {stack}",
+            f"stack {stack} is not fully audited: {why}",
+            details={"stack": stack},
+        )
+        for stack, why in sorted(target.unread.items())
+    ]
 
     keyspaces = _keyspaces_by_namespace(target, records)
     scanned = [r for r in records if r.classification != "missing" and r.id]

@@ -1,9 +1,10 @@
 """Where an audit looks: the catalog (every stack of it), the outputs, and the API with the audit token.
 
-Two targets, one shape. ``local``: the running ``kvstack local up`` — its API URL, its outputs, and the
-``audit`` token's value from those outputs (the audit never runs with the local bootstrap token).
-``cloudflare``: the real API, ``CLOUDFLARE_API_TOKEN`` (the audit token) and ``--outputs`` or
-``pulumi stack output``. What a target cannot give is a configuration error (exit 2), never a skip.
+The target (``kvstack.targets``, chosen once by ``--local``) alone says where outputs, API URL and token
+come from, as for ``kvstack check``. ``local``: the running ``kvstack local up`` (its outputs carry the
+``audit`` token's value; the audit never runs with the local bootstrap token). ``cloudflare``: the real API,
+``CLOUDFLARE_API_TOKEN`` (the audit token) and ``--outputs`` or ``pulumi stack output``. What a target
+cannot give is a configuration error (exit 2), never a skip.
 """
 
 from __future__ import annotations
@@ -13,35 +14,24 @@ from pathlib import Path
 from typing import Final, Literal
 
 from kvstack.catalog import Catalog, available_stacks, load_catalog
-from kvstack.cloudflare import ApiSettings, CloudflareApi, connect
+from kvstack.cloudflare import CloudflareApi
 from kvstack.errors import KvstackError, UsageError
-from kvstack.keyspace import DEFAULT_SAMPLE
 from kvstack.outputs import Outputs
-from kvstack.targets import Target, choose_target
+from kvstack.targets import Target
+from kvstack.targets.options import DEFAULT_EXPIRY_DAYS, TargetOptions
 
-__all__ = ["DEFAULT_DAYS", "DEFAULT_EXPIRY_DAYS", "AuditOptions", "AuditTarget", "open_target"]
+__all__ = ["AUDIT_ROLE", "DEFAULT_DAYS", "DEFAULT_EXPIRY_DAYS", "AuditOptions", "AuditTarget", "open_target"]
 
 DEFAULT_DAYS: Final = 7
-DEFAULT_EXPIRY_DAYS: Final = 14
 AUDIT_ROLE: Final = "audit"
 
 
 @dataclass(frozen=True)
-class AuditOptions:
+class AuditOptions(TargetOptions):
     """An audit run as the command line asked for it."""
 
-    stack: str
-    root: Path
-    local: bool = False
     all_stacks: bool = False
-    sample: int = DEFAULT_SAMPLE
-    deep: bool = False
     days: int = DEFAULT_DAYS
-    expiry_days: int = DEFAULT_EXPIRY_DAYS
-    outputs_file: Path | None = None
-    api_url: str | None = None
-    concurrency: int = 8
-    rate_limit: int = 1200
     rate_window: float = 300.0
 
 
@@ -50,17 +40,28 @@ class AuditTarget:
     """Everything one audit run reads from. Close it at the end."""
 
     options: AuditOptions
-    kind: Literal["cloudflare", "local"]
-    account_id: str
+    source: Target
     api: CloudflareApi
     # stack -> its catalog; the audited stacks (one, or every one with --all-stacks) and all the others.
     catalogs: dict[str, Catalog]
     audited: tuple[str, ...]
     # stack -> its outputs, for the stacks whose outputs could be read.
     outputs: dict[str, Outputs]
-    # Where the wrangler files that are deployed live: local, the rendered tree; else the project.
-    wrangler_base: Path
-    notes: list[str] = field(default_factory=list)
+    # Stacks --all-stacks could not audit fully (another account, or no outputs on this target): stack -> why.
+    unread: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> Literal["cloudflare", "local"]:
+        return "local" if self.source.name == "local" else "cloudflare"
+
+    @property
+    def account_id(self) -> str:
+        return self.api.account_id
+
+    @property
+    def wrangler_base(self) -> Path:
+        """Where the wrangler files that are deployed live (local: the rendered tree)."""
+        return self.source.deployed_files()
 
     def close(self) -> None:
         self.api.close()
@@ -75,82 +76,30 @@ def open_target(options: AuditOptions) -> AuditTarget:
             hint=f"stacks with a Pulumi.<stack>.yaml: {', '.join(stacks) or 'none'}",
         )
     catalogs = {stack: load_catalog(options.root, stack) for stack in stacks}
-    audited = tuple(stacks) if options.all_stacks else (options.stack,)
-    if options.local:
-        return _local_target(options, catalogs, audited)
-    target = _target(options, options.stack)
-    outputs = _outputs(options, audited, required=options.stack)
+    source = options.target()
+    outputs = {options.stack: source.outputs(with_secrets=True)}
     account_id = outputs[options.stack].account_id
-    api = connect(target.api_token(), _settings(options, account_id, target.api_url()))
-    return AuditTarget(
-        options=options,
-        kind="cloudflare",
-        account_id=account_id,
-        api=api,
-        catalogs=catalogs,
-        audited=audited,
-        outputs=outputs,
-        wrangler_base=options.root,
-    )
-
-
-def _target(options: AuditOptions, stack: str) -> Target:
-    """The run's target (kvstack.targets) for ``stack``: the one source of its outputs, API URL and token."""
-    return choose_target(
-        options.root,
-        stack,
-        local=options.local,
-        outputs_file=options.outputs_file if stack == options.stack else None,
-        api_url=None if options.local else options.api_url,
-    )
-
-
-def _settings(options: AuditOptions, account_id: str, base_url: str | None) -> ApiSettings:
-    return ApiSettings(
-        account_id=account_id,
-        base_url=base_url,
+    # --all-stacks: every stack of this account; a stack of another account is said, never silently left out.
+    unread: dict[str, str] = {
+        stack: f"it lives in account {catalog.account_id}, not {account_id}: audit it with --stack {stack}"
+        for stack, catalog in catalogs.items()
+        if options.all_stacks and stack != options.stack and catalog.account_id != account_id
+    }
+    audited = tuple(s for s in stacks if s not in unread) if options.all_stacks else (options.stack,)
+    for stack in audited:
+        if stack == options.stack:
+            continue
+        try:
+            outputs[stack] = options.target(stack).outputs(with_secrets=True)
+        except KvstackError as error:  # another stack may not be deployed on this target
+            unread[stack] = (
+                f"its outputs cannot be read on this target ({error.message}): its namespaces are judged by "
+                "title only, its tokens are not checked"
+            )
+    api = source.api_client(
+        token=source.role_token(AUDIT_ROLE),
         concurrency=options.concurrency,
         rate_limit=options.rate_limit,
         rate_window=options.rate_window,
     )
-
-
-def _outputs(options: AuditOptions, stacks: tuple[str, ...], *, required: str) -> dict[str, Outputs]:
-    """Outputs of ``stacks``; the one of ``required`` must exist, the others may not have been deployed."""
-    found: dict[str, Outputs] = {}
-    for stack in stacks:
-        try:
-            found[stack] = _target(options, stack).outputs(with_secrets=True)
-        except KvstackError:
-            if stack == required:
-                raise
-    return found
-
-
-def _local_target(options: AuditOptions, catalogs: dict[str, Catalog], audited: tuple[str, ...]) -> AuditTarget:
-    from kvstack.local.state import state_dir
-
-    target = _target(options, options.stack)
-    outputs = _outputs(options, audited, required=options.stack)
-    api = connect(_audit_token(outputs[options.stack]), _settings(options, target.account_id(), target.api_url()))
-    tree = state_dir(options.root) / "tree"
-    return AuditTarget(
-        options=options,
-        kind="local",
-        account_id=target.account_id(),
-        api=api,
-        catalogs=catalogs,
-        audited=audited,
-        outputs=outputs,
-        wrangler_base=tree if tree.is_dir() else options.root,
-    )
-
-
-def _audit_token(outputs: Outputs) -> str:
-    for token in outputs.tokens.values():
-        if token.role == AUDIT_ROLE and token.value:
-            return token.value
-    raise UsageError(
-        f"the outputs of stack {outputs.stack} ({outputs.source}) carry no value of a token with role {AUDIT_ROLE}",
-        hint="declare a token with `role: audit` in the catalog and run `kvstack local up` again",
-    )
+    return AuditTarget(options, source, api, catalogs, audited, outputs, unread)

@@ -26,8 +26,18 @@ from kvstack.audit import pricing
 from kvstack.audit.findings import AuditFinding
 from kvstack.cloudflare import CloudflareApi
 from kvstack.errors import AuthenticationError, CloudflareError
+from kvstack.keyspace.limits import LIST_KEYS_MAX
 
-__all__ = ["FORECAST_DAYS", "USAGE_QUERY", "Forecast", "UsageReport", "fit_line", "forecast", "read_usage"]
+__all__ = [
+    "FORECAST_DAYS",
+    "USAGE_QUERY",
+    "Forecast",
+    "UsageReport",
+    "fit_line",
+    "forecast",
+    "read_usage",
+    "unexplained_reads",
+]
 
 FORECAST_DAYS: Final = 30
 # One query; Cloudflare's schema calls its string scalar `string`.
@@ -121,19 +131,20 @@ class UsageReport:
             if record.id is None or record.classification == "missing":
                 continue
             totals = self.totals(record.id)
-            # The audit's own reads and lists land on every namespace, so only changes are unexplained.
-            if record.id not in declared and (totals["write"] or totals["delete"]):
+            stats = statistics.get(record.id)
+            reads = unexplained_reads(totals, stats.keys if stats is not None else 0)
+            if record.id not in declared and (reads or totals["write"] or totals["delete"]):
                 found.append(
                     AuditFinding(
                         "unexplained-operations",
                         record.title,
-                        f"{totals['write']} writes and {totals['delete']} deletes in the last {len(self.days)} days "
-                        f"on namespace {record.id}, which no app of the catalog binds",
+                        f"{reads} reads beyond what key scans explain, {totals['write']} writes and "
+                        f"{totals['delete']} deletes in the last {len(self.days)} days on namespace {record.id}, "
+                        "which no app of the catalog binds",
                         record.id,
-                        {"operations": totals},
+                        {"operations": totals, "unexplained_reads": reads},
                     )
                 )
-            stats = statistics.get(record.id)
             if stats is not None and stats.keys == 0 and not (totals["read"] or totals["write"] or totals["delete"]):
                 found.append(
                     AuditFinding(
@@ -160,6 +171,14 @@ class UsageReport:
             "projected_monthly_cost_usd": round(self.monthly_cost_usd, 4),
             "pricing": pricing.pricing_table(),
         }
+
+
+def unexplained_reads(totals: Mapping[str, int], keys: int) -> int:
+    """Reads no key scan explains: a scan (``kvstack audit``, ``kvstack check``) lists every key, in
+    max(1, ⌈keys/1000⌉) list requests, and then reads each key at most once, so the window's lists allow
+    at most (lists ÷ pages per scan) × keys reads; anything beyond was read by something else."""
+    pages = max(1, -(-keys // LIST_KEYS_MAX))
+    return max(0, totals["read"] - totals["list"] // pages * keys)
 
 
 def read_usage(api: CloudflareApi, namespaces: Iterable[Any], days: int, today: date | None = None) -> UsageReport:

@@ -367,6 +367,31 @@ class CloudflareApi:
         )
         return None if envelope is None else dict(envelope["result"])
 
+    def list_pages_projects(self) -> list[dict[str, Any]]:
+        """Every Pages project of the account as JSON data, page by page."""
+        projects: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            envelope = self._call(
+                f"list Pages projects (page {page})",
+                lambda page=page: self.sdk.pages.projects.with_raw_response.list(  # type: ignore[misc]
+                    account_id=self.account_id, page=page, per_page=10
+                ),
+            )
+            items = envelope.get("result") or []
+            projects.extend(dict(item) for item in items)
+            total = (envelope.get("result_info") or {}).get("total_count")
+            if not items or (isinstance(total, int) and len(projects) >= total):
+                return projects
+            page += 1
+
+    def list_scripts(self) -> list[str]:
+        """The names of every Worker script deployed in the account."""
+        envelope = self._call(
+            "list Worker scripts", lambda: self.sdk.workers.scripts.with_raw_response.list(account_id=self.account_id)
+        )
+        return [str(script.get("id")) for script in envelope.get("result") or []]
+
     def verify_token(self) -> dict[str, Any]:
         """Verify this adapter's own token: its id, status and expiry.
 

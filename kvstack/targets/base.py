@@ -78,11 +78,23 @@ class Target(ABC):
         """Each app's URL from the outputs (the apps that have one)."""
         return {name: app.url for name, app in self.outputs().apps.items() if app.url}
 
-    def api_client(self, **settings: Any) -> CloudflareApi:
-        """The Cloudflare API of this target with its token; ``settings`` are :class:`ApiSettings` fields."""
+    def api_client(self, token: str | None = None, **settings: Any) -> CloudflareApi:
+        """The Cloudflare API of this target with its token (or ``token``); ``settings`` are ApiSettings fields."""
         from kvstack.cloudflare import ApiSettings, connect
 
-        return connect(self.api_token(), ApiSettings(account_id=self.account_id(), base_url=self.api_url(), **settings))
+        settings = {"account_id": self.account_id(), "base_url": self.api_url(), **settings}
+        return connect(token or self.api_token(), ApiSettings(**settings))
+
+    def role_token(self, role: str) -> str:
+        """The token a read-only command runs with: here, the one the user gives (:meth:`api_token`).
+
+        The real Cloudflare's user exports the ``role`` token as the API token; the local target overrides this.
+        """
+        return self.api_token()
+
+    def deployed_files(self) -> Path:
+        """Where the wrangler files that are deployed live: the project itself (local: the rendered tree)."""
+        return self.root
 
     def shown_api_url(self) -> str:
         return self.api_url() or "https://api.cloudflare.com/client/v4"

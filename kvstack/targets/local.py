@@ -71,6 +71,19 @@ class LocalTarget(Target):
     def account_id(self) -> str:
         return self.state.account_id
 
+    def role_token(self, role: str) -> str:
+        """The value of the stack's token with ``role`` from the local outputs (never the bootstrap token)."""
+        for token in self.outputs(with_secrets=True).tokens.values():
+            if token.role == role and token.value:
+                return token.value
+        raise self.refuse(
+            f"the outputs of stack {self.stack} ({self.outputs_source}) carry no value of a token with role {role}",
+            f"declare a token with `role: {role}` in the catalog and run `kvstack local up` again",
+        )
+
+    def deployed_files(self) -> Path:
+        return self.tree() or self.root
+
     def app_urls(self) -> dict[str, str]:
         return {**super().app_urls(), **self.state.apps}
 

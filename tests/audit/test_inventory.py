@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from kvstack.audit.account import TokenState
 from kvstack.audit.inventory import CONVENTION_RE, Declared, classify, token_findings
 from kvstack.cloudflare import Namespace
 from kvstack.outputs import Outputs, TokenOutputs
@@ -75,20 +76,35 @@ def _outputs(expires_on: str) -> Outputs:
     )
 
 
+def _verified(**details: str) -> dict[str, TokenState]:
+    return {"deploy": TokenState(dict(details), "verified")}
+
+
 def test_tokens_expired_or_expiring_are_found_from_live_details_first() -> None:
     now = datetime(2026, 11, 30, tzinfo=UTC)
-    live_expired = {"deploy": {"status": "expired", "expires_on": "2026-11-29T00:00:00Z"}}
+    live_expired = _verified(status="expired", expires_on="2026-11-29T00:00:00Z")
     (expired,) = token_findings(_outputs("2027-01-01T00:00:00Z"), live_expired, 14, now)
     assert (expired.kind, expired.severity) == ("token-expired", "error")
-    live_soon = {"deploy": {"status": "active", "expires_on": "2026-12-05T00:00:00Z"}}
+    live_soon = _verified(status="active", expires_on="2026-12-05T00:00:00Z")
     (soon,) = token_findings(_outputs("2027-01-01T00:00:00Z"), live_soon, 14, now)
     assert soon.kind == "token-expiring"
-    assert token_findings(_outputs("2027-01-01T00:00:00Z"), {"deploy": {"status": "active"}}, 14, now) == []
+    assert token_findings(_outputs("2027-01-01T00:00:00Z"), _verified(status="active"), 14, now) == []
+
+
+def test_a_token_cloudflare_refuses_or_disabled_is_an_error() -> None:
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    refused = {"deploy": TokenState(None, "verified", rejected="HTTP 401: Invalid API Token")}
+    (finding,) = token_findings(_outputs("2027-01-01T00:00:00Z"), refused, 14, now)
+    assert (finding.kind, finding.severity) == ("token-rejected", "error")
+    assert "Invalid API Token" in finding.message
+    (disabled,) = token_findings(_outputs("2027-01-01T00:00:00Z"), _verified(status="disabled"), 14, now)
+    assert disabled.kind == "token-rejected"
 
 
 def test_a_token_the_audit_may_not_read_is_judged_by_the_outputs_and_says_so() -> None:
     now = datetime(2026, 11, 30, tzinfo=UTC)
-    kinds = [f.kind for f in token_findings(_outputs("2026-11-01T00:00:00Z"), {"deploy": None}, 14, now)]
+    unread = {"deploy": TokenState(None, "unread")}
+    kinds = [f.kind for f in token_findings(_outputs("2026-11-01T00:00:00Z"), unread, 14, now)]
     assert kinds == ["token-unverified", "token-expired"]
 
 

@@ -10,92 +10,27 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import cloudflare
 import httpx
 import pytest
 
-from kvstack.audit import AuditOptions, open_target, run_audit
-from kvstack.audit.importfile import plan_adoption
-from kvstack.audit.report import build_report
-from kvstack.local import control
-from kvstack.local.state import LocalState, local_outputs_file, state_dir
+from kvstack.local.state import state_dir
+from tests.audit.localstack import ROOT, Local, local_up
 from tests.needs import need
 
 pytestmark = [pytest.mark.runtime, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
 SESSION = {"user": "u1", "created_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-01T01:00:00Z"}
 FAULTS = "429=0.1,500=0.05,drop=0.02"
 
 
-@dataclass
-class Local:
-    root: Path
-    state: LocalState
-    token: str
-    document: dict[str, Any]
-    token_values: dict[str, str]
-
-    def sdk(self, token: str | None = None) -> cloudflare.Cloudflare:
-        return cloudflare.Cloudflare(
-            api_token=token or self.token,
-            base_url=f"{self.state.api_url}/client/v4",
-            max_retries=0,
-            _strict_response_validation=True,
-        )
-
-    def ids(self, app: str, binding: str) -> dict[str, str]:
-        ids: dict[str, str] = self.document["apps"][app]["bindings"][binding]
-        return ids
-
-    def admin(self, method: str, path: str, body: Any = None) -> Any:
-        answer = httpx.request(
-            method, f"{self.state.api_url}{path}", json=body, headers={"authorization": f"Bearer {self.token}"}
-        )
-        answer.raise_for_status()
-        return answer.json()
-
-    def audit(self, **options: Any) -> dict[str, Any]:
-        target = open_target(AuditOptions(stack="dev", root=self.root, local=True, **options))
-        try:
-            result = run_audit(target)
-        finally:
-            target.close()
-        return build_report(result, plan_adoption(target.account_id, result.namespaces, target.catalogs), "error")
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "kvstack", "audit", "--local", "--root", str(self.root), *args],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-
-
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
-    root = tmp_path_factory.mktemp("audit") / "project"
-    root.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
-        shutil.copy(ROOT / name, root / name)
-    shutil.copytree(ROOT / "keyspaces", root / "keyspaces")
-    state = control.up(root, "dev")
-    try:
-        token = Path(state.token_file).read_text(encoding="utf-8").strip()
-        stack_output = json.loads(local_outputs_file(root, "dev").read_text())
-        yield Local(root, state, token, stack_output["kvstack"], stack_output.get("kvstack_token_values") or {})
-    finally:
-        control.down(root)
+    with local_up(tmp_path_factory.mktemp("audit") / "project") as running:
+        yield running
 
 
 def _kinds(report: dict[str, Any]) -> dict[str, list[str]]:
@@ -120,6 +55,16 @@ def test_healthy_local_stack_has_every_namespace_managed_and_nothing_at_error(lo
     assert report["usage"]["pricing"]["read_on"]
 
 
+def test_all_stacks_says_a_stack_of_another_account_is_not_audited(local: Local) -> None:
+    report = local.audit(all_stacks=True)
+    assert report["stacks"] == ["dev"]
+    (unaudited,) = (f for f in report["findings"] if f["kind"] == "stack-unaudited")
+    assert unaudited["subject"] == "stack prod"
+    assert "lives in account fedcba9876543210fedcba9876543210" in unaudited["message"]
+    assert "--stack prod" in unaudited["message"]
+    assert not [f for f in report["findings"] if f["kind"] == "missing"]
+
+
 def test_cli_exit_code_follows_fail_on_and_writes_the_reports(local: Local) -> None:
     json_path, html_path = local.root / "reports" / "audit.json", local.root / "reports" / "audit.html"
     passed = local.cli("--fail-on", "warning", "--json", str(json_path), "--html", str(html_path))
@@ -139,13 +84,22 @@ def test_cli_exit_code_follows_fail_on_and_writes_the_reports(local: Local) -> N
 
 
 def test_audit_issues_no_write_with_its_read_only_token(local: Local) -> None:
-    audit_token = next(t for t in local.document["tokens"].values() if t["role"] == "audit")
+    tokens = local.document["tokens"]
+    audit_token = next(t for t in tokens.values() if t["role"] == "audit")
     before = local.admin("GET", "/__kvstack/requests")["result_info"]["total_count"]
     local.audit()
-    entries = local.admin("GET", f"/__kvstack/requests?since={before}")["result"]
+    entries = [
+        e
+        for e in local.admin("GET", f"/__kvstack/requests?since={before}")["result"]
+        if not e["path"].startswith("/__kvstack/")
+    ]
     mine = [e for e in entries if e["token"] == audit_token["id"]]
     assert mine, "the audit made no request with the audit token"
-    assert all(e["token"] == audit_token["id"] for e in entries if not e["path"].startswith("/__kvstack/"))
+    # Every other token of the stack only verified itself (GET …/tokens/verify), once.
+    others = [(e["token"], e["method"], e["path"].rsplit("/", 2)[-2:]) for e in entries if e not in mine]
+    assert sorted(others) == sorted(
+        (t["id"], "GET", ["tokens", "verify"]) for t in tokens.values() if t["id"] != audit_token["id"]
+    )
     reads = {"GET"}
     writes = [
         e for e in mine if e["method"] not in reads and not e["path"].endswith(("/bulk/get", "/client/v4/graphql"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kvstack.audit import pricing
-from kvstack.audit.usage import UsageReport, fit_line, forecast
+from kvstack.audit.usage import UsageReport, fit_line, forecast, unexplained_reads
 
 DAYS = [f"2026-11-{d:02d}" for d in range(24, 31)]
 
@@ -54,3 +54,17 @@ def test_the_pricing_table_names_its_sources_and_the_date_read() -> None:
     assert table["sources"] == [pricing.PRICING_PAGE, pricing.LIMITS_PAGE]
     assert table["read_on"] == pricing.READ_ON
     assert table["free_daily"] == {"read": 100_000, "write": 1_000, "delete": 1_000, "list": 1_000}
+
+
+def test_reads_beyond_what_key_scans_explain_are_unexplained() -> None:
+    def totals(read: int, listed: int) -> dict[str, int]:
+        return {"read": read, "write": 0, "delete": 0, "list": listed}
+
+    # Two scans of 3 keys: 2 lists and up to 6 reads are theirs.
+    assert unexplained_reads(totals(6, 2), 3) == 0
+    assert unexplained_reads(totals(156, 2), 3) == 150
+    # 2,500 keys take 3 list pages a scan: 6 lists are 2 scans, 5,000 reads.
+    assert unexplained_reads(totals(5_000, 6), 2_500) == 0
+    assert unexplained_reads(totals(5_001, 6), 2_500) == 1
+    # Reads with no listing at all: nothing explains them.
+    assert unexplained_reads(totals(4, 0), 3) == 4
