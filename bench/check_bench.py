@@ -1,12 +1,13 @@
 """How `kvstack check` scans and how it holds up: the local Cloudflare, 50 ms latency, 20,000 keys.
 
-    python bench/check_bench.py [--keys 20000] [--latency-ms 50] [--naive-keys N] [--fault-runs 20]
+    python bench/check_bench.py [--keys 20000] [--latency-ms 50] [--naive-keys 500 | --full] [--fault-runs 20]
 
 1. Speed, side by side in one run: a deep keyspace scan of one namespace holding ``--keys`` values (list 1,000
    keys per request, bulk-get 100 values per request, bounded concurrency, one rate limiter) against a naive
    loop that lists with the official SDK's pagination and reads each key with the SDK, one by one. Goals:
-   ≤ 230 API requests for 20,000 keys with values, and ≥ 50× faster. ``--naive-keys N`` reads only N keys
-   naively and extrapolates (labelled as such); the default reads them all (about 20,000 × latency).
+   ≤ 230 API requests for 20,000 keys with values, and ≥ 50× faster. By default the naive loop reads only
+   ``--naive-keys`` keys and the figure for all of them is extrapolated, and labelled so; ``--full`` reads
+   every key naively and prints the measured figure (about keys × latency: ~20 min for 20,000 at 50 ms).
 2. Reliability: the whole suite fault-free once, then ``--fault-runs`` times with the local Cloudflare's
    faults on (10% 429 with Retry-After, 5% 500, 2% dropped connections; seed = run number), and the count
    of runs whose verdicts equal the fault-free run's.
@@ -65,7 +66,11 @@ def _knobs(state: LocalState, token: str, **knobs: Any) -> None:
 
 
 def _seed(sdk: cloudflare.Cloudflare, account: str, namespace: str, keys: int) -> None:
-    """``keys`` valid read-through cache entries (codex-cache keyspace), 10,000 per bulk write."""
+    """``keys`` valid read-through cache entries (codex-cache keyspace), 1,000 per bulk write.
+
+    Not 10,000 (the API's limit): Miniflare stores item by item, and a 10,000-item write outlasts the
+    SDK's timeout on a loaded machine.
+    """
     items = []
     for n in range(keys):
         key = f"bench-{n:06d}"
@@ -78,8 +83,9 @@ def _seed(sdk: cloudflare.Cloudflare, account: str, namespace: str, keys: int) -
             "ttl": 3600,
         }
         items.append({"key": f"cache:bench:{key}", "value": json.dumps(entry), "expiration_ttl": 3600})
-    for start in range(0, len(items), 10_000):
-        sdk.kv.namespaces.bulk_update(namespace, account_id=account, body=items[start : start + 10_000])
+    patient = sdk.with_options(timeout=600)
+    for start in range(0, len(items), 1_000):
+        patient.kv.namespaces.bulk_update(namespace, account_id=account, body=items[start : start + 1_000])
 
 
 def speed(root: Path, state: LocalState, token: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -103,12 +109,21 @@ def speed(root: Path, state: LocalState, token: str, args: argparse.Namespace) -
     started = time.perf_counter()
     names = [key.name for key in sdk.kv.namespaces.keys.list(namespace, account_id=state.account_id)]
     list_seconds = time.perf_counter() - started
-    wanted = len(names) if args.naive_keys is None else min(args.naive_keys, len(names))
+    wanted = len(names) if args.full else min(args.naive_keys, len(names))
     for name in names[:wanted]:
         sdk.kv.namespaces.values.get(name, account_id=state.account_id, namespace_id=namespace).read()
     naive_seconds = time.perf_counter() - started
-    extrapolated = list_seconds + (naive_seconds - list_seconds) / max(wanted, 1) * len(names)
+    measured = wanted == len(names)
+    # Extrapolated: the listing once, then the mean time per key read times every key.
+    per_key = (naive_seconds - list_seconds) / max(wanted, 1)
+    all_keys = naive_seconds if measured else list_seconds + per_key * len(names)
+    how = "measured" if measured else f"extrapolated from {wanted} keys"
     list_requests = -(-len(names) // 1000)
+    print(
+        f"  kvstack scan: {scan.keys} keys in {kvstack_seconds:.2f} s; naive loop: {wanted} keys read in "
+        f"{naive_seconds:.2f} s, all {len(names)} keys: {all_keys:.2f} s ({how})",
+        file=sys.stderr,
+    )
     return {
         "keys": scan.keys,
         "latency_ms": args.latency_ms,
@@ -124,13 +139,15 @@ def speed(root: Path, state: LocalState, token: str, args: argparse.Namespace) -
             "keys_read": wanted,
             "seconds": round(naive_seconds, 2),
             "api_requests": list_requests + wanted,
-            "seconds_for_all_keys": round(extrapolated, 2),
-            "extrapolated": wanted < len(names),
+            "seconds_for_all_keys": round(all_keys, 2),
+            "seconds_for_all_keys_are": how,
+            "extrapolated": not measured,
         },
-        "speedup": round(extrapolated / kvstack_seconds, 1),
+        "speedup": round(all_keys / kvstack_seconds, 1),
+        "speedup_is": how,
         "goals": {
             "api_requests <= 230": spent["api_requests"] <= 230,
-            "speedup >= 50": extrapolated >= 50 * kvstack_seconds,
+            f"speedup >= 50 ({how})": all_keys >= 50 * kvstack_seconds,
         },
     }
 
@@ -174,7 +191,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", type=int, default=20_000)
     parser.add_argument("--latency-ms", type=int, default=50)
-    parser.add_argument("--naive-keys", type=int, default=None, help="read only N keys naively and extrapolate")
+    naive = parser.add_mutually_exclusive_group()
+    naive.add_argument(
+        "--naive-keys", type=int, default=500, help="read only N keys naively and extrapolate (default 500)"
+    )
+    naive.add_argument("--full", action="store_true", help="read every key naively: the measured figure (~20 min)")
     parser.add_argument("--fault-runs", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

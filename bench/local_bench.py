@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kvstack.catalog import load_catalog  # noqa: E402
-from kvstack.local.apps import app_specs  # noqa: E402
+from kvstack.local.runs import running_specs  # noqa: E402
 from kvstack.local.runtime import start_runtime  # noqa: E402
 from kvstack.local.views import deployed_view  # noqa: E402
 
@@ -64,7 +64,7 @@ def time_bare_wrangler(root: Path, scratch: Path) -> float:
     catalog = load_catalog(root, "dev")
     tree = scratch / "tree"
     shutil.copytree(root / ".kvstack" / "local" / "tree", tree, dirs_exist_ok=True)
-    specs = [deployed_view(spec) for spec in app_specs(catalog, tree / "apps")]
+    specs = [deployed_view(spec) for spec in running_specs(catalog, tree)]
     started = time.perf_counter()
     runtime = start_runtime(specs, persist_to=scratch / "storage", log_dir=scratch / "logs", work_dir=scratch / "work")
     elapsed = time.perf_counter() - started

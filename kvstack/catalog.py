@@ -100,7 +100,11 @@ class App:
 
 @dataclass(frozen=True)
 class Token:
-    """A scoped API token: its role, the permission groups it holds (by name) and when it expires."""
+    """A scoped API token: its role, the permission groups it holds (by name) and when it expires.
+
+    ``expires_on`` is None only when the project declares the token ``expires: never``: it is then created
+    without an expiry, and the checks accept one that never expires.
+    """
 
     key: str
     display_name: str
@@ -108,7 +112,7 @@ class Token:
     app: str | None
     permissions: tuple[str, ...]
     description: str
-    expires_on: datetime
+    expires_on: datetime | None
 
 
 @dataclass(frozen=True)

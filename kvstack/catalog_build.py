@@ -290,7 +290,7 @@ class Builder:
                     app=app,
                     permissions=tuple(spec["permissions"]),
                     description=spec.get("description", ""),
-                    expires_on=expiry,
+                    expires_on=None if spec.get("expires") == "never" else expiry,
                 )
             )
         for app_ in apps:

@@ -58,7 +58,7 @@ class TokenOutputs:
     role: str
     app: str | None
     permissions: tuple[str, ...]
-    expires_on: str
+    expires_on: str | None  # None: the catalog declares the token `expires: never`
     # The secret itself; None unless the document was read with secrets. Never printed.
     value: str | None = None
 

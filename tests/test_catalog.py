@@ -60,6 +60,19 @@ def test_seed_catalog_loads_for_dev_and_prod() -> None:
     assert prod.app("dubai-app-front").pages_project == "dubai-app-front"
 
 
+def test_token_declared_expires_never_has_no_expiry_and_the_others_keep_theirs(tmp_path: Path) -> None:
+    project, stack = _seed()
+    _tokens(project)["audit"]["expires"] = "never"
+    catalog = load_catalog(_write_project(tmp_path, project, stack), "dev", now=NOW)
+    expiries = {t.key: t.expires_on for t in catalog.tokens}
+    assert expiries == {
+        "deploy": catalog.token_expiry,
+        "chatchonk-api-runtime": catalog.token_expiry,
+        "audit": None,
+    }
+    assert catalog.token_expiry == datetime(2027, 11, 30, tzinfo=UTC)
+
+
 def test_catalog_objects_are_frozen() -> None:
     catalog = load_catalog(ROOT, "dev", now=NOW)
     with pytest.raises(AttributeError):
@@ -114,6 +127,13 @@ def _add_app(name: str, spec: Doc) -> Mutation:
 def _token(name: str, spec: Doc) -> Mutation:
     def mutate(project: Doc, _stack: Doc) -> None:
         _tokens(project)[name] = spec
+
+    return mutate
+
+
+def _token_expires(name: str, value: Any) -> Mutation:
+    def mutate(project: Doc, _stack: Doc) -> None:
+        _tokens(project)[name]["expires"] = value
 
     return mutate
 
@@ -371,6 +391,16 @@ MALFORMED: list[tuple[str, Mutation, str, list[str]]] = [
         "Pulumi.yaml",
         ["account-wide"],
     ),
+    # "may not expire" is one explicit word, nothing that merely looks like it (issue 11)
+    ("token-expires-false", _token_expires("audit", False), "Pulumi.yaml", ["tokens.audit.expires", "'never'"]),
+    ("token-expires-capitalised", _token_expires("audit", "Never"), "Pulumi.yaml", ["tokens.audit.expires", "'never'"]),
+    (
+        "token-expires-a-date",
+        _token_expires("audit", "2030-01-01T00:00:00Z"),
+        "Pulumi.yaml",
+        ["tokens.audit.expires", "'never'"],
+    ),
+    ("token-expires-empty", _token_expires("deploy", None), "Pulumi.yaml", ["tokens.deploy.expires", "'never'"]),
 ]
 
 

@@ -149,15 +149,18 @@ def account_token(
     account_id: str,
     token_name: str,
     permission_group_ids: Sequence[str],
-    expires_on: datetime,
+    expires_on: datetime | None,
     parent: pulumi.Resource,
 ) -> cloudflare.AccountToken:
-    """An account-owned API token: one allow policy over exactly these groups on exactly this account."""
+    """An account-owned API token: one allow policy over exactly these groups on exactly this account.
+
+    ``expires_on`` None: no expiry at all (the catalog declares the token ``expires: never``).
+    """
     return cloudflare.AccountToken(
         name,
         account_id=account_id,
         name=token_name,
-        expires_on=format_expiry(expires_on),
+        expires_on=None if expires_on is None else format_expiry(expires_on),
         policies=[
             cloudflare.AccountTokenPolicyArgs(
                 effect="allow",

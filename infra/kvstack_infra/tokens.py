@@ -36,7 +36,8 @@ class ScopedTokenArgs:
 class ScopedToken(pulumi.ComponentResource):
     """An account-owned API token holding exactly the catalog's permission groups on this account only.
 
-    ``value`` is a Pulumi secret. Outputs: id, name, role, app, permissions (names), expires_on.
+    ``value`` is a Pulumi secret. Outputs: id, name, role, app, permissions (names), expires_on (None for a
+    token the catalog declares ``expires: never``).
     """
 
     token_id: pulumi.Output[str]
@@ -58,7 +59,7 @@ class ScopedToken(pulumi.ComponentResource):
         self.token_id = created.id
         # The Pulumi CLI marks `value` secret from the provider schema; mocks do not. Say it here, once.
         self.value = pulumi.Output.secret(created.value)
-        self.expires_on = adapter.format_expiry(token.expires_on)
+        self.expires_on = None if token.expires_on is None else adapter.format_expiry(token.expires_on)
         self.register_outputs(
             {
                 "id": self.token_id,

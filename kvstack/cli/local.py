@@ -70,8 +70,12 @@ def up(
 ) -> None:
     """Start the local Cloudflare and apply STACK to it: API, namespaces, Pages projects, tokens, apps.
 
-    Returns when the API and every app answer. Prints the API URL, the app URLs and the file holding the
-    bootstrap token (mode 0600; the token itself is never printed). State stays in .kvstack/local/.
+    One line per app says what runs for it: a worker app whose wrangler file names a `main` that exists runs
+    its own code in place (bound to the production ids); otherwise kvstack's reference app for it, if there
+    is one (the seeds); otherwise nothing (a REST client, a Pages app, a `main` not built yet): the app gets
+    its namespaces and no runtime, and `up` still exits 0. Returns when the API and every running app answer.
+    Prints the API URL, the app URLs and the file holding the bootstrap token (mode 0600; the token itself
+    is never printed). State stays in .kvstack/local/. Exit 2 on a configuration error.
     """
     from kvstack.local.control import Knobs
     from kvstack.local.control import up as start

@@ -190,9 +190,9 @@ def _account_token(
         }
         for policy in adapter.read_token_policies(state)
     ]
-    created = client.accounts.tokens.create(
-        account_id=account, name=name, policies=policies, expires_on=str(state["expiresOn"])
-    )
+    # No expiresOn: the catalog declares the token `expires: never`; the API is asked for none.
+    expiry: Any = {"expires_on": str(state["expiresOn"])} if state.get("expiresOn") else {}
+    created = client.accounts.tokens.create(account_id=account, name=name, policies=policies, **expiry)
     if created is None or not created.id or not created.value:
         raise CloudflareError(f"creating token {name} returned no id or value")
     state["status"] = "active"

@@ -1,8 +1,9 @@
-"""The reference apps the local runtime runs: which apps and sections, staging their copies, their local secrets.
+"""The apps the local runtime runs: their specs and sections, staging their folders, their local secrets.
 
-Layout the runtime expects: ``<rendered_dir>/<app>/<wrangler file>`` beside the app's sources (what
-:func:`stage_reference_apps` copies from the package's ``workers/apps/`` and ``kvstack render`` then
-fills in), and an optional ``.dev.vars`` beside each wrangler file (:func:`write_dev_vars`).
+Layout the runtime expects: ``<tree>/<folder of the app's wrangler file>/<wrangler file>`` (what
+:func:`restage` prepares and ``kvstack render`` then fills in), with an optional ``.dev.vars`` beside it
+(:func:`write_dev_vars`). A reference app's folder holds a copy of the package's ``workers/apps/<app>/``
+(:func:`stage_reference_apps`); which app runs what is ``runs.py``'s decision.
 """
 
 from __future__ import annotations
@@ -14,24 +15,26 @@ import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from kvstack import names
-from kvstack.catalog import App, Catalog
+from kvstack.catalog import App
 from kvstack.errors import LocalCloudflareError
 from kvstack.local.kvcount import COUNTER_FILE, ENTRY_FILE
-from kvstack.local.views import DEPLOYED_CONFIG
+from kvstack.local.views import DEPLOYED_CONFIG, PROBE_FILE
 from kvstack.workers import REFERENCE_APPS_DIR
 from kvstack.wranglerfile import section_env
 
 __all__ = [
+    "KEPT_ON_STAGING",
     "LOCAL_LOGIN_PASSWORD",
     "LOCAL_LOGIN_USER",
     "LOCAL_WEBHOOK_SECRET",
     "STAGE_IGNORE",
     "TRUSTED_CLIENT_HEADER",
     "AppSpec",
-    "app_specs",
     "local_dev_vars",
+    "restage",
     "run_section",
     "stage_reference_apps",
     "write_dev_vars",
@@ -56,6 +59,8 @@ _LOCAL_DEV_VARS: dict[str, dict[str, str]] = {
 
 # What is never copied from the package: wrangler's caches, installed modules, local secrets.
 STAGE_IGNORE = shutil.ignore_patterns(".wrangler", "node_modules", ".dev.vars*", ".env*")
+# What staging keeps of an app's folder: its secrets, the last deployed view and the files that view runs.
+KEPT_ON_STAGING: Final = (".dev.vars", DEPLOYED_CONFIG, ENTRY_FILE, COUNTER_FILE, PROBE_FILE)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class AppSpec:
     name: str
     config: Path
     section: str = names.WRANGLER_TOP_SECTION
+    # The folder of the app's own wrangler file when it runs its own code there (kvstack.local.runs), else None.
+    source: Path | None = None
 
     @property
     def deployed_config(self) -> Path:
@@ -93,26 +100,11 @@ def run_section(app: App) -> str:
     )
 
 
-def app_specs(catalog: Catalog, rendered_dir: Path) -> list[AppSpec]:
-    """The apps of ``catalog`` that run (those with a wrangler file), as rendered under ``rendered_dir``.
-
-    Each app's rendered file is ``<rendered_dir>/<app>/<file name of its catalog wrangler path>``.
-    """
-    specs = []
-    for app in catalog.apps:
-        if app.wrangler is None:
-            continue
-        config = rendered_dir / app.name / Path(app.wrangler.relpath).name
-        specs.append(AppSpec(name=app.name, config=config, section=run_section(app)))
-    return specs
-
-
 def stage_reference_apps(dest: Path, apps: Iterable[str] | None = None) -> dict[str, Path]:
     """Copy the reference apps (the package's ``workers/apps/<app>/``) to ``dest/<app>/``; returns each folder.
 
     The copies carry placeholder namespace ids until ``kvstack render`` writes the real ones into them.
-    An existing copy is replaced, except its ``.dev.vars`` and its deployed view (the last one the runtime
-    ran, which `kvstack local up` starts on while the stack is applied).
+    An existing copy is replaced, except what :func:`restage` keeps.
     """
     available = sorted(p.name for p in REFERENCE_APPS_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
     wanted = list(apps) if apps is not None else available
@@ -124,23 +116,33 @@ def stage_reference_apps(dest: Path, apps: Iterable[str] | None = None) -> dict[
         )
     staged = {}
     for name in wanted:
-        target = dest / name
-        kept = {
-            file_name: ((target / file_name).read_bytes(), (target / file_name).stat())
-            # the last view, and the counting entry it runs (kvcount), so wrangler can start on it again
-            for file_name in (".dev.vars", DEPLOYED_CONFIG, ENTRY_FILE, COUNTER_FILE)
-            if (target / file_name).is_file()
-        }
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(REFERENCE_APPS_DIR / name, target, ignore=STAGE_IGNORE)
-        for file_name, (content, status) in kept.items():
-            fd = os.open(target / file_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, status.st_mode & 0o777)
-            with os.fdopen(fd, "wb") as stream:
-                stream.write(content)
-            os.utime(target / file_name, ns=(status.st_atime_ns, status.st_mtime_ns))
-        staged[name] = target
+        restage(dest / name, REFERENCE_APPS_DIR / name)
+        staged[name] = dest / name
     return staged
+
+
+def restage(folder: Path, source: Path | None) -> None:
+    """Empty ``folder`` but for :data:`KEPT_ON_STAGING` (bytes and times kept), then copy ``source`` into it.
+
+    What is kept is the deployed view the app ran last and the files it runs, so wrangler can start on it
+    again while `kvstack local up` applies the stack; its ``.dev.vars`` too.
+    """
+    kept = {
+        name: ((folder / name).read_bytes(), (folder / name).stat())
+        for name in KEPT_ON_STAGING
+        if (folder / name).is_file()
+    }
+    if folder.exists():
+        shutil.rmtree(folder)
+    if source is None:
+        folder.mkdir(parents=True)
+    else:
+        shutil.copytree(source, folder, ignore=STAGE_IGNORE)
+    for name, (content, status) in kept.items():
+        fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, status.st_mode & 0o777)
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(content)
+        os.utime(folder / name, ns=(status.st_atime_ns, status.st_mtime_ns))
 
 
 def local_dev_vars(app: str) -> dict[str, str]:

@@ -2,14 +2,16 @@
 
 `up` runs, in this order:
 
-1. the reference apps copied into ``tree/`` (``apps.py``); if every app has a deployed view (``views.py``)
+1. each app's folder prepared in ``tree/``: its own code runs in place, else kvstack's reference app is
+   copied there, else nothing runs for it and one line says why (``runs.py``); if every running app has a
+   deployed view (``views.py``)
    from the last `up`, one `wrangler dev` started on those views (router + storage worker + apps; see
    ``runtime.py`` and ``router.py``), not waited for: it boots while the next steps run;
 2. the API server (``python -m kvstack.local.api``): the Cloudflare v4 subset, its own state under
    ``api/``, KV data through Miniflare's explorer API on the runtime's port (chosen up front);
 3. the stack's Pulumi program, applied through that API with the official SDK (``apply.py``):
    namespaces, Pages projects, tokens; the outputs are recorded for render, checks and audit;
-4. ``kvstack render``'s own code writing the outputs into the apps' files, and each file's deployed
+4. ``kvstack render``'s own code writing the outputs into copies of the apps' files, and each file's deployed
    view beside it: the running wrangler reloads a view that changed, or, on a first `up`, wrangler
    starts now on these views; `up` waits until every app reports (``/health`` ``view``) that it runs
    the view of its rendered file;
@@ -35,12 +37,13 @@ from typing import Any
 from kvstack import names
 from kvstack.catalog import Catalog, load_catalog
 from kvstack.errors import LocalCloudflareError
-from kvstack.local.apps import AppSpec, app_specs, local_dev_vars, stage_reference_apps, write_dev_vars
+from kvstack.local.apps import AppSpec
 from kvstack.local.kvcount import USAGE_BINDING
 from kvstack.local.lock import exclusive
 from kvstack.local.loopback import answer, loopback_client
 from kvstack.local.processes import group_members, stop_group, storage_holders
 from kvstack.local.router import app_url
+from kvstack.local.runs import plan_runs, stage_runs
 from kvstack.local.runtime import LocalRuntime, launch_runtime
 from kvstack.local.state import LocalState, ProcessRecord, atomic_write_text, local_outputs_file, state_dir
 from kvstack.local.views import VIEW_VAR, deployed_view
@@ -123,11 +126,11 @@ def _up(
     try:
         # Before staging: the store apps' .dev.vars hold its URL (a new port each `up`).
         store_secrets = _start_upstash(root, catalog, state, knobs, progress)
-        progress("staging the reference apps")
-        specs = _stage_tree(catalog, folder / "tree", store_secrets)
+        specs = _stage_tree(catalog, folder / "tree", state, progress, store_secrets)
 
         def start(views: list[AppSpec]) -> LocalRuntime:
-            progress(f"starting wrangler dev for {', '.join(view.name for view in views)} on port {runtime_port}")
+            running = ", ".join(view.name for view in views) or "no app (the storage worker only)"
+            progress(f"starting wrangler dev for {running} on port {runtime_port}")
             runtime = launch_runtime(
                 views, persist_to=folder / "storage", log_dir=logs, work_dir=folder / "runtime", port=runtime_port
             )
@@ -166,7 +169,7 @@ def _up(
             local_outputs_file(root, stack), json.dumps(stack_output, indent=2) + "\n", mode=SECRET_FILE_MODE
         )
 
-        progress("rendering the reference apps' wrangler files")
+        progress("rendering the apps' wrangler files into the state tree")
         _render_tree(root, catalog, folder / "tree")
         if runtime is None:
             runtime = start([deployed_view(spec) for spec in specs])
@@ -304,18 +307,21 @@ def _point_apps_at(stack_output: dict[str, Any], urls: Mapping[str, str]) -> Non
         app["url"] = urls.get(name)
 
 
-def _stage_tree(catalog: Catalog, tree: Path, store_secrets: Mapping[str, str] | None) -> list[AppSpec]:
-    """Copy the reference apps into ``tree`` with their local secrets; the specs of the files they run."""
-    from kvstack.local.store_apps import link_node_modules, store_app_names, store_app_specs, store_dev_vars
+def _stage_tree(
+    catalog: Catalog, tree: Path, state: LocalState, progress: Progress, store_secrets: Mapping[str, str] | None
+) -> list[AppSpec]:
+    """Decide what runs for each app, say it (one line per app), stage their folders; the specs that run."""
+    from kvstack.local.store_apps import plan_store_runs, stage_store_runs
 
     wrangler_command()  # no wrangler, no runtime: say so (run `kvstack local install`) before anything starts
-    store_vars = store_dev_vars(catalog, store_secrets)
-    wanted = [app.name for app in catalog.apps if app.wrangler] + store_app_names(catalog)
-    staged = stage_reference_apps(tree / "apps", wanted)
-    for name, folder in staged.items():
-        write_dev_vars(folder, {**local_dev_vars(name), **store_vars.get(name, {})})
-    link_node_modules(tree / "apps")
-    return app_specs(catalog, tree / "apps") + store_app_specs(catalog, tree / "apps")
+    runs = plan_runs(catalog, tree)
+    store_runs = plan_store_runs(catalog, tree, runs)
+    for run in [*runs, *store_runs]:
+        progress(run.line)
+    state.runs = {run.app: run.line for run in [*runs, *store_runs]}
+    stage_runs(runs, catalog)
+    stage_store_runs(store_runs, catalog, store_secrets)
+    return [run.spec for run in [*runs, *store_runs] if run.spec is not None]
 
 
 def _last_view(spec: AppSpec) -> AppSpec | None:
@@ -328,7 +334,7 @@ def _last_view(spec: AppSpec) -> AppSpec | None:
 
 
 def _render_tree(root: Path, catalog: Catalog, tree: Path) -> None:
-    """Render the stack's local outputs into the staged reference apps, as users render."""
+    """Render the stack's local outputs into copies of the apps' files in ``tree``, as users render."""
     from kvstack.outputs import read_outputs_file
     from kvstack.render import plan_render, write_plan
 

@@ -26,7 +26,7 @@ from kvstack.errors import LocalCloudflareError
 from kvstack.local.apps import AppSpec
 from kvstack.local.loopback import answer, loopback_client
 from kvstack.local.router import app_url, runtime_env, stage_storage, worker_names, write_router
-from kvstack.local.views import deployed_view_text, view_is_written, view_of, write_view
+from kvstack.local.views import PROBE_PATH, deployed_view_text, view_is_written, view_of, write_view
 from kvstack.local.wrangler import WranglerProcess, free_port, spawn_wrangler_dev, stop_runtime
 from kvstack.wranglerfile import read_wrangler_file
 
@@ -121,11 +121,13 @@ class LocalRuntime:
             raise
 
     def wait_ready(self, *, timeout: float = 120.0) -> None:
-        """Return once every app answers ``GET /<app>/health`` with its JSON and runs the file it should.
+        """Return once every app answers and runs the file it should.
 
-        200 and 503 (a required binding missing) both mean the app runs. An app whose file is a
-        deployed view must also report that view's :data:`VIEW_VAR` in its health: wrangler dev reloads
-        a rewritten view on its own, and until the app reports the new one it still runs the old one.
+        An app whose file is a deployed view is asked through the view's probe (``GET /<app>/__kvstack/view``,
+        answered before the app's own code) and must report that view's :data:`VIEW_VAR`: wrangler dev
+        reloads a rewritten view on its own, and until the app reports the new one it still runs the old
+        one. An app running a file that is no view must answer ``GET /<app>/health`` with its JSON (200,
+        or 503 for a required binding missing).
         A view not loaded within ``_RELOAD_GRACE`` seconds is loaded by restarting the runtime, once.
         On any failure the runtime is stopped.
         """
@@ -312,8 +314,10 @@ def _wait_for_apps(
     with loopback_client() as client:
         for app in runtime.apps.values():
             last = "no answer"
+            # A view answers its probe whatever the app's routes are; a file that is no view, the app's /health.
+            probe = f"{app.url}{PROBE_PATH}" if wanted.get(app.name) is not None else f"{app.url}/health"
             while True:
-                response = answer(client, f"{app.url}/health")
+                response = answer(client, probe)
                 body = _json_object(response)
                 if body is not None and "app" in body:
                     if wanted.get(app.name) in (None, body.get("view")):
@@ -329,7 +333,7 @@ def _wait_for_apps(
                 if time.monotonic() > deadline:
                     tail = "\n".join(runtime.log_file.read_text(errors="replace").splitlines()[-30:])
                     raise LocalCloudflareError(
-                        f"app {app.name} (worker {app.worker}) did not answer {app.url}/health: {last}\n{tail}",
+                        f"app {app.name} (worker {app.worker}) did not answer {probe}: {last}\n{tail}",
                         hint=f"see {runtime.log_file}",
                     )
                 time.sleep(0.05)

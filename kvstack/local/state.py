@@ -6,7 +6,8 @@ Everything lives under ``<project>/.kvstack/local/`` (git-ignored):
     api/                       the API server's own state (namespaces registry, projects, tokens)
     api/bootstrap-token        the all-powerful local token, mode 0600, never printed
     storage/                   Miniflare's --persist-to folder shared by the storage worker and the apps
-    tree/apps/<app>/…          the reference apps with their rendered wrangler files (what workerd runs)
+    tree/<app folder>/…        each app's rendered wrangler file and deployed view (what workerd runs), beside
+                               the reference app's copy for an app that runs kvstack's reference app
     upstash/                   the local Upstash: token, read-only-token (0600), users.acl, data/ (valkey)
     stacks/<stack>.outputs.json  the applied stack's outputs (`pulumi stack output --json` shape), 0600
     logs/                      one log per process
@@ -70,6 +71,8 @@ class LocalState:
     knobs: dict[str, Any] = field(default_factory=dict)
     # The local Upstash: its REST URL and token files (never the tokens), when the stack declares a store.
     upstash: dict[str, str] = field(default_factory=dict)
+    # What runs for each app (its own code, the reference app, nothing): the line `up` printed.
+    runs: dict[str, str] = field(default_factory=dict)
 
     @staticmethod
     def path(root: Path) -> Path:
@@ -98,6 +101,7 @@ class LocalState:
             "processes": [{**asdict(p), "alive": _alive(p)} for p in self.processes],
             "knobs": dict(self.knobs),
             "upstash": dict(self.upstash) or None,
+            "runs": dict(self.runs),
         }
 
 

@@ -463,6 +463,21 @@ def test_token_that_never_expires_is_caught(local: Local) -> None:
     assert "found a token that never expires" in failures["test_token_expiry_is_far_enough[audit]"]
 
 
+def test_token_that_never_expires_passes_when_the_catalog_says_it_may_not(local: Local) -> None:
+    project = local.root / "Pulumi.yaml"
+    original = project.read_text()
+    declared = original.replace("role: audit\n", "role: audit\n          expires: never\n", 1)
+    assert declared != original
+    project.write_text(declared)
+    try:
+        with local.token_in_place_of("audit", policies=local.policies_of("audit")):
+            outcome, _ = local.run("tokens")
+    finally:
+        project.write_text(original)
+    assert _failures(outcome) == {}
+    assert outcome.exit_code == 0
+
+
 def test_revoked_token_is_caught(local: Local) -> None:
     expires = local.document["tokens"]["deploy"]["expires_on"]
     with local.token_in_place_of("deploy", policies=local.policies_of("deploy"), expires_on=expires) as token_id:

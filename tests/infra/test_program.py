@@ -205,6 +205,20 @@ def test_tokens_expire_when_the_stack_says(program: ProgramRun) -> None:
         assert token["expires_on"] == "2027-11-30T00:00:00Z", key
 
 
+def test_token_declared_expires_never_is_created_without_an_expiry(tmp_path: Path) -> None:
+    def never(catalog: Doc, _config: Doc) -> None:
+        catalog["tokens"]["audit"]["expires"] = "never"
+
+    program = run("dev", root=catalog_copy(tmp_path, "dev", never))
+    created = {r.name: r.inputs for r in program.of_type(ACCOUNT_TOKEN)}
+    assert "expiresOn" not in created["audit"], "a token declared `expires: never` must be created with no expiry"
+    assert created["deploy"]["expiresOn"] == "2027-11-30T00:00:00Z", "the other tokens keep the stack's expiry"
+    document = program.export(names.OUTPUTS_EXPORT)
+    jsonschema.validate(document, load_schema("outputs"))
+    assert document["tokens"]["audit"]["expires_on"] is None
+    assert document["tokens"]["deploy"]["expires_on"] == "2027-11-30T00:00:00Z"
+
+
 def test_components_share_one_type_token_scheme_and_parent_every_child(program: ProgramRun) -> None:
     components = {r.urn: r for r in program.resources if not r.custom}
     for component in components.values():

@@ -13,7 +13,7 @@ import pytest
 from kvstack import names
 from kvstack.catalog import load_catalog
 from kvstack.errors import LocalCloudflareError
-from kvstack.local.apps import AppSpec, app_specs, local_dev_vars, stage_reference_apps, write_dev_vars
+from kvstack.local.apps import local_dev_vars, stage_reference_apps, write_dev_vars
 from kvstack.workers import REFERENCE_APPS_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,18 +31,6 @@ def section(data: dict[str, Any], name: str) -> dict[str, Any]:
         return data
     found: dict[str, Any] = data["env"][name.removeprefix("env.")]
     return found
-
-
-@pytest.mark.parametrize(
-    ("stack", "section", "codex_section"), [("dev", "top", "env.staging"), ("prod", "env.production", "env.production")]
-)
-def test_app_specs_follow_the_catalog(tmp_path: Path, stack: str, section: str, codex_section: str) -> None:
-    specs = app_specs(load_catalog(ROOT, stack), tmp_path)
-    assert specs == [
-        AppSpec("dubai-app-front", tmp_path / "dubai-app-front" / "wrangler.toml", section),
-        AppSpec("pickmyclass", tmp_path / "pickmyclass" / "wrangler.jsonc", section),
-        AppSpec("codex", tmp_path / "codex" / "wrangler.toml", codex_section),
-    ]
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -52,7 +52,7 @@ def energy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Energy]:
     runtime: LocalRuntime | None = None
     try:
         folder = stage_reference_apps(base / "apps", ["energy"])["energy"]
-        link_node_modules(base / "apps")
+        link_node_modules(folder)
         write_dev_vars(
             folder,
             {
@@ -213,7 +213,7 @@ def test_a_store_that_refuses_answers_502_without_the_token(energy: Energy) -> N
 
 
 def test_the_staged_app_imports_the_pinned_client_through_the_node_modules_link(energy: Energy) -> None:
-    link = Path(energy.runtime.app("energy").config).parent.parent / "node_modules"
+    link = Path(energy.runtime.app("energy").config).parent / "node_modules"
     assert link.is_symlink()
     package = json.loads((link / "@upstash" / "redis" / "package.json").read_text())
     pinned = json.loads((Path(__file__).parents[3] / "kvstack/workers/package.json").read_text())

@@ -1,0 +1,151 @@
+"""A user's own project for `local up`: a worker app with its own code and wrangler file, and a REST client app.
+
+Nothing of the seed: its own catalog (Pulumi.yaml + Pulumi.dev.yaml), its own keyspace, and ``apps/notes/``
+holding ``wrangler.toml`` and ``src/index.js``, which imports ``./store.js`` (a relative import that only
+resolves where the app's sources are) and writes through its ``NOTES_KV`` binding.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+
+_CATALOG_HEAD = """\
+name: notes-stack
+runtime:
+  name: python
+main: infra/
+config:
+  kvstack:catalog:
+    value:
+      apps:
+"""
+
+_NOTES_APP = """\
+        notes:
+          kind: worker
+          description: The user's own Worker keeping notes in KV.
+          bindings:
+            NOTES_KV:
+              keyspace: notes
+          wrangler:
+            path: apps/notes/wrangler.toml
+            format: toml
+"""
+
+_LEDGER_APP = """\
+        ledger:
+          kind: rest
+          description: A backend writing through the KV REST API.
+          bindings:
+            CACHE_KV:
+              keyspace: notes
+          env_file: apps/ledger/.env
+"""
+
+_TOKENS = """\
+      tokens:
+        deploy:
+          role: deploy
+          permissions: [Workers Scripts Write, Workers KV Storage Write]
+        ledger-runtime:
+          role: runtime
+          app: ledger
+          permissions: [Workers KV Storage Write]
+        audit:
+          role: audit
+          permissions: [Workers KV Storage Read, Workers Scripts Read]
+"""
+
+_STACK = f"""\
+config:
+  kvstack:environment: dev
+  kvstack:account_id: {ACCOUNT}
+  kvstack:protect: false
+  kvstack:token_expiry: "2027-11-30T00:00:00Z"
+"""
+
+_NOTES_STACK = """\
+  kvstack:apps:
+    notes:
+      url: https://notes-dev.example.workers.dev
+      sections: [top]
+"""
+
+_KEYSPACE = """\
+description: Notes by id.
+unknown_keys: forbidden
+patterns:
+  note:
+    key: "note:{id:slug}"
+    description: One note.
+    ttl: {policy: forbidden}
+    value:
+      format: json
+      schema: {type: object, required: [text], properties: {text: {type: string}}}
+"""
+
+WRANGLER = """\
+name = "notes"
+main = "{main}"
+compatibility_date = "2025-09-01"
+
+[[kv_namespaces]]
+binding = "NOTES_KV"
+id = "REPLACE_ME"
+"""
+
+_STORE_JS = """\
+export const PREFIX = "note:";
+export const WHERE = "apps/notes/src/store.js";
+
+export async function save(kv, id, text) {
+  await kv.put(PREFIX + id, JSON.stringify({ text }));
+}
+"""
+
+INDEX_JS = """\
+import { PREFIX, WHERE, save } from "./store.js";
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname === "/health") {
+      const ok = Boolean(env.NOTES_KV);
+      const body = { app: "notes", ok, bindings: { NOTES_KV: ok }, missing: ok ? [] : ["NOTES_KV"] };
+      return Response.json(body, { status: ok ? 200 : 503 });
+    }
+    const match = url.pathname.match(/^\\/notes\\/([a-z0-9-]+)$/);
+    if (match && request.method === "PUT") {
+      await save(env.NOTES_KV, match[1], await request.text());
+      return Response.json({ saved: PREFIX + match[1], by: WHERE }, { status: 201 });
+    }
+    if (match && request.method === "GET") {
+      const value = await env.NOTES_KV.get(PREFIX + match[1]);
+      return value === null ? Response.json({ error: "no such note" }, { status: 404 }) : new Response(value);
+    }
+    return Response.json({ error: "not found" }, { status: 404 });
+  },
+};
+"""
+
+
+def write_project(root: Path, *, notes: bool = True, main: str = "src/index.js") -> Path:
+    """Write the project into ``root``: the REST app always, the worker app ``notes`` unless ``notes=False``.
+
+    ``main`` is what the worker's wrangler file names; its sources are always ``src/index.js`` and ``src/store.js``.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "Pulumi.yaml").write_text(_CATALOG_HEAD + (_NOTES_APP if notes else "") + _LEDGER_APP + _TOKENS)
+    (root / "Pulumi.dev.yaml").write_text(_STACK + (_NOTES_STACK if notes else ""))
+    (root / "keyspaces").mkdir(exist_ok=True)
+    (root / "keyspaces" / "notes.yaml").write_text(_KEYSPACE)
+    (root / "apps" / "ledger").mkdir(parents=True, exist_ok=True)
+    if notes:
+        app = root / "apps" / "notes"
+        (app / "src").mkdir(parents=True, exist_ok=True)
+        (app / "wrangler.toml").write_text(WRANGLER.replace("{main}", main))
+        (app / "src" / "index.js").write_text(INDEX_JS)
+        (app / "src" / "store.js").write_text(_STORE_JS)
+    return root
