@@ -89,6 +89,8 @@ class CheckContext:
     render_base: Path | None = None
     # app -> the Worker name it runs under, when the target says so (local: the runtime's /__kvstack/apps).
     worker_names: dict[str, str] = field(default_factory=dict)
+    # app -> why the target runs nothing for it (local: the line `kvstack local up` printed), for the failures.
+    no_runtime: dict[str, str] = field(default_factory=dict)
     # Where outputs, API and token came from (said once by the command, recorded in the report).
     source: Target | None = None
     run_id: str = field(default_factory=lambda: f"{int(time.time()):x}{secrets.token_hex(3)}")
@@ -181,6 +183,7 @@ def _add_local(context: CheckContext, target: Target) -> None:
         context.render_base = tree
         context.flow_secrets = {app.name: _secrets_from_dev_vars(tree, app) for app in context.catalog.apps}
     context.worker_names = _runtime_workers(target.state.apps)
+    context.no_runtime = {app: line for app, line in target.state.runs.items() if app not in target.state.apps}
 
 
 def _runtime_workers(app_urls: dict[str, str]) -> dict[str, str]:

@@ -31,6 +31,8 @@ TTL_TOLERANCE = 5
 
 
 def _need_url(app: FlowApp) -> str:
+    if app.url is None and app.no_runtime is not None:
+        pytest.skip(f"{app.label}: the local Cloudflare runs nothing for {app.app} ({app.no_runtime})")
     if app.url is None:
         pytest.skip(f"{app.label}: no URL for {app.app} in the outputs (`kvstack:apps.{app.app}.url`)")
     return app.url

@@ -53,9 +53,16 @@ def titles(context: CheckContext) -> dict[str, str]:
     return found
 
 
-def _missing(app: str | None, label: str, what: str, *, id: str | None = None) -> Param:
+def _missing(app: str | None, label: str, what: str, *, id: str | None = None, hint: str | None = None) -> Param:
     """A declared resource the outputs lack, under the test id it would have had (``id``, else its label)."""
-    return Param(MissingFromOutputs(app, label, what), id or label, app)
+    missing = MissingFromOutputs(app, label, what) if hint is None else MissingFromOutputs(app, label, what, hint)
+    return Param(missing, id or label, app)
+
+
+def _why_no_runtime(context: CheckContext, app: str) -> str | None:
+    """Why the target runs nothing for ``app`` (local: the line `kvstack local up` printed), else None."""
+    line = context.no_runtime.get(app)
+    return None if line is None else f"the local Cloudflare runs nothing for it ({line})"
 
 
 def _app_outputs(context: CheckContext, app: App) -> AppOutputs | None:
@@ -154,7 +161,8 @@ def app_health(context: CheckContext) -> list[Param]:
         url = context.app_url(app.name)
         if url is None:
             if app.url is not None:
-                params.append(_missing(app.name, app.name, f"the URL of app {app.name} (the catalog says {app.url})"))
+                what = f"the URL of app {app.name} (the catalog says {app.url})"
+                params.append(_missing(app.name, app.name, what, hint=_why_no_runtime(context, app.name)))
             continue
         params.append(Param(AppHealth(app.name, url), app.name, app.name))
     return params
@@ -223,6 +231,7 @@ def _flow(flow: str) -> Callable[[CheckContext], list[Param]]:
                 window=context.options.consistency_window,
                 smoke_keys=context.smoke_keys,
                 runtime_token=_runtime_token(context, app.name),
+                no_runtime=context.no_runtime.get(app.name),
             )
             params.append(Param(resource, app.name, app.name))
         return params

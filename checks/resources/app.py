@@ -69,6 +69,7 @@ class FlowApp:
     window: float
     smoke_keys: set[tuple[str, str]] = field(default_factory=set)
     runtime_token: str | None = field(default=None, repr=False)  # rest apps: the value of their runtime token
+    no_runtime: str | None = None  # why the target runs nothing for the app (local), when it does not
     timeout: float = 15.0
 
     @property

@@ -336,7 +336,7 @@ def token_findings(
                     "token-unverified",
                     token.name,
                     f"{label}: the outputs carry no value to verify it and the audit token may not read it; "
-                    f"judged by the outputs' expiry {token.expires_on}",
+                    f"judged by the outputs' expiry {token.expires_on or '(never: declared `expires: never`)'}",
                 )
             )
         details = state.details or {}

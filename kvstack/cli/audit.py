@@ -156,9 +156,11 @@ def audit(
         rate_window=window,
     )
     target = open_target(options)
-    where = "local Cloudflare" if target.kind == "local" else "Cloudflare"
-    url = target.api.settings.base_url or "https://api.cloudflare.com/client/v4"
-    output.info(f"auditing account {target.account_id} ({where}, {url}) for stack(s) {', '.join(target.audited)}")
+    output.info(target.source.describe())
+    output.info(
+        f"auditing account {target.account_id} (API {target.source.shown_api_url()}, with the stack's audit token) "
+        f"for stack(s) {', '.join(target.audited)}"
+    )
     progress = _Progress(output)
     try:
         result = run_audit(target, progress)

@@ -130,6 +130,8 @@ def status(
 ) -> None:
     """What is running: API URL, account, token file, each app's URL and whether each process is alive.
 
+    One line per app says what runs for it (its own code, kvstack's reference app, or nothing, and why).
+
     Exit 0 when everything recorded is alive, 1 when something is down or nothing was started.
     """
     from kvstack.local.control import status as read
@@ -146,6 +148,8 @@ def status(
             ["process", "pid", "url", "alive"],
             [(p["name"], p["pid"], p["url"], "yes" if p["alive"] else "NO") for p in document["processes"]],
         )
+        for line in (document.get("runs") or {}).values():
+            output.info(line)  # what runs for each app, as `up` said
     alive = bool(document and document["processes"]) and all(p["alive"] for p in document["processes"])  # type: ignore[index]
     raise typer.Exit(0 if alive else 1)
 

@@ -131,13 +131,15 @@ export default {
 """
 
 
-def write_project(root: Path, *, notes: bool = True, main: str = "src/index.js") -> Path:
+def write_project(root: Path, *, notes: bool = True, main: str = "src/index.js", flows: tuple[str, ...] = ()) -> Path:
     """Write the project into ``root``: the REST app always, the worker app ``notes`` unless ``notes=False``.
 
     ``main`` is what the worker's wrangler file names; its sources are always ``src/index.js`` and ``src/store.js``.
+    ``flows`` are the worker's declared flows (its code serves none of them).
     """
     root.mkdir(parents=True, exist_ok=True)
-    (root / "Pulumi.yaml").write_text(_CATALOG_HEAD + (_NOTES_APP if notes else "") + _LEDGER_APP + _TOKENS)
+    app = _NOTES_APP + (f"          flows: [{', '.join(flows)}]\n" if flows else "")
+    (root / "Pulumi.yaml").write_text(_CATALOG_HEAD + (app if notes else "") + _LEDGER_APP + _TOKENS)
     (root / "Pulumi.dev.yaml").write_text(_STACK + (_NOTES_STACK if notes else ""))
     (root / "keyspaces").mkdir(exist_ok=True)
     (root / "keyspaces" / "notes.yaml").write_text(_KEYSPACE)

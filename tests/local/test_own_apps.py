@@ -22,7 +22,7 @@ import pytest
 from kvstack.local.state import local_outputs_file
 from kvstack.outputs import read_outputs_file
 from tests.cli.conftest import run_kvstack
-from tests.local.own_project import ACCOUNT, WRANGLER, write_project
+from tests.local.own_project import ACCOUNT, INDEX_JS, WRANGLER, write_project
 
 pytestmark = [pytest.mark.runtime, pytest.mark.xdist_group("local-up")]
 
@@ -130,6 +130,21 @@ def test_check_local_passes_on_the_users_own_app(notes: Up) -> None:
     assert "test_app_reports_its_bindings_available[notes]" in passed
 
 
+def test_a_second_up_runs_the_apps_own_code_again_with_its_edits(notes: Up) -> None:
+    # after the module's other tests: `down`, an edit of the app's own source, and an everyday (warm) `up`,
+    # which starts wrangler on the view the app ran last
+    assert run_kvstack("local", "down", "--root", str(notes.root)).returncode == 0
+    (notes.root / "apps" / "notes" / "src" / "index.js").write_text(INDEX_JS.replace("by: WHERE", 'by: "edited"'))
+    again = run_kvstack("local", "up", "--stack", "dev", "--root", str(notes.root))
+    assert again.returncode == 0, again.stdout + again.stderr
+    shown = run_kvstack("local", "status", "--root", str(notes.root))
+    assert "notes: runs its own src/index.js (apps/notes/wrangler.toml)" in shown.stdout + shown.stderr
+    url = json.loads(run_kvstack("local", "status", "--json", "--root", str(notes.root)).stdout)["apps"]["notes"]
+    answer = httpx.put(f"{url}/notes/second", content="after the edit", timeout=30)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["by"] == "edited"
+
+
 def test_a_rest_only_project_gets_its_namespaces_and_no_runtime(tmp_path: Path, local_up: Any) -> None:
     up = local_up(write_project(tmp_path / "project", notes=False))
     assert up.code == 0, up.printed
@@ -146,13 +161,14 @@ def test_a_rest_only_project_gets_its_namespaces_and_no_runtime(tmp_path: Path, 
 def test_a_main_that_does_not_exist_is_one_line_no_runtime_and_check_is_not_green(
     tmp_path: Path, local_up: Any
 ) -> None:
-    up = local_up(write_project(tmp_path / "project", main="src/indx.js"))
+    up = local_up(write_project(tmp_path / "project", main="src/indx.js", flows=("cache",)))
     assert up.code == 0, up.printed  # documented: the other apps run; this one gets its namespaces
-    lines = [line for line in up.printed.splitlines() if line.startswith("notes:")]
-    assert lines == [
-        "notes: no runtime: its main src/indx.js (apps/notes/wrangler.toml) does not exist; namespaces only "
-        "— build it or fix `main`, then `kvstack local up` again"
-    ], up.printed
+    line = (
+        "notes: no runtime: its main src/indx.js (apps/notes/wrangler.toml) does not exist; namespaces only; "
+        "its flows (cache) cannot run locally (`check --local` fails them) — build it or fix `main`, then "
+        "`kvstack local up` again"
+    )
+    assert [x for x in up.printed.splitlines() if x.startswith("notes:")] == [line], up.printed
     assert "Traceback" not in up.printed
     assert up.status["apps"] == {}
     production, _ = up.ids("notes", "NOTES_KV")
@@ -160,7 +176,16 @@ def test_a_main_that_does_not_exist_is_one_line_no_runtime_and_check_is_not_gree
         assert sdk.kv.namespaces.get(production, account_id=ACCOUNT).title == "notes-dev-NOTES_KV"
     check = run_kvstack("check", "--local", "--stack", "dev", "--root", str(up.root))
     assert check.returncode == 1, check.stdout + check.stderr
-    assert "app_reports_its_bindings_available[notes]" in check.stdout + check.stderr
+    report = json.loads((up.root / "reports" / "check-dev.json").read_text())
+    outcomes = {c["name"]: (c["outcome"], c["message"]) for c in report["checks"] if c["app"] == "notes"}
+    health, why = outcomes["test_app_reports_its_bindings_available[notes]"]
+    assert health == "failed"
+    assert f"the local Cloudflare runs nothing for it ({line})" in why
+    flows = [(outcome, message) for name, (outcome, message) in outcomes.items() if "cache" in name]
+    assert flows, outcomes
+    for outcome, message in flows:
+        assert outcome == "skipped"  # and a skip fails the run unless --allow-skip flows
+        assert f"the local Cloudflare runs nothing for notes ({line})" in message
 
 
 def _operations(up: Up, namespace_id: str) -> dict[str, int]:

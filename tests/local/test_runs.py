@@ -72,6 +72,12 @@ def test_a_users_worker_runs_its_own_main_from_its_own_folder(tmp_path: Path) ->
     assert runs["ledger"].spec is None
 
 
+def test_an_own_app_says_its_flows_run_against_its_own_code(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "project", flows=("cache",))
+    [notes] = [run for run in plan_runs(load_catalog(project, "dev"), tmp_path / "tree") if run.app == "notes"]
+    assert notes.line == "notes: runs its own src/index.js (apps/notes/wrangler.toml); its flows (cache) run against it"
+
+
 def test_a_main_that_does_not_exist_runs_nothing_and_says_so(tmp_path: Path) -> None:
     project = write_project(tmp_path / "project", main="dist/worker.js")
     [notes] = [run for run in plan_runs(load_catalog(project, "dev"), tmp_path / "tree") if run.app == "notes"]

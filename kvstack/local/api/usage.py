@@ -7,7 +7,8 @@ What the GraphQL Analytics subset (:mod:`kvstack.local.api.graphql`) serves:
 - every KV operation the runtime's apps make: the runtime hands each app its bindings wrapped in a counter,
   which leaves one record per operation in the storage's internal usage namespace (kvstack/local/kvcount.py);
   :func:`drain_runtime_counts` moves them into the ledger before every query;
-- storage (keys and bytes per namespace), measured from Miniflare's storage when asked, kept per day.
+- storage (keys and bytes per namespace), measured from Miniflare's storage when asked (again only where a
+  write or delete was counted since, or the snapshot is older than 5 minutes), kept per day.
 
 ``PUT /__kvstack/usage/backfill`` (bootstrap token; body ``{"operations": [{"namespaceId", "actionType",
 "requests", "date"?}]}``) adds operations to past days: a knob for forecast tests, never used by ``kvstack audit``.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -46,6 +48,10 @@ __all__ = [
 ]
 
 ACTIONS: Final = ("read", "write", "delete", "list")
+# A namespace's storage snapshot is measured again after this many seconds even with no write or delete seen.
+STORAGE_MAX_AGE: Final = 300.0
+# Namespaces measured at once (each a list and bulk gets on the storage).
+MEASURE_PARALLEL: Final = 8
 
 Counts = dict[str, dict[str, dict[str, int]]]  # date -> namespace id -> action (or keyCount/byteCount) -> n
 
@@ -57,6 +63,9 @@ class UsageLedger:
     path: Path
     operations: Counts = field(default_factory=dict)
     storage: Counts = field(default_factory=dict)
+    # Not saved: namespaces written or deleted in since their last snapshot, and when each was last measured.
+    changed: set[str] = field(default_factory=set)
+    measured_at: dict[str, float] = field(default_factory=dict)
     _save_pending: bool = False
 
     @classmethod
@@ -73,6 +82,8 @@ class UsageLedger:
         when = day or datetime.now(UTC).date().isoformat()
         per_ns = self.operations.setdefault(when, {}).setdefault(namespace_id, {})
         per_ns[action] = per_ns.get(action, 0) + n
+        if action in ("write", "delete"):
+            self.changed.add(namespace_id)
         self._schedule_save()
 
     def snapshot(self, namespace_id: str, key_count: int, byte_count: int, day: str | None = None) -> None:
@@ -188,29 +199,53 @@ async def drain_runtime_counts(context: Context, ledger: UsageLedger) -> int:
 
 
 async def measure_storage(request: Request, ledger: UsageLedger) -> dict[str, dict[str, dict[str, int]]]:
-    """Today's key count and bytes of every namespace, read from the storage (and kept in the ledger)."""
+    """Today's key count and bytes of every namespace, read from the storage (and kept in the ledger).
+
+    Reading every value is the costly part, so a namespace is measured again only when an operation that
+    changes it (a write or delete, through the API or the apps) was counted since, or its snapshot is older than
+    :data:`STORAGE_MAX_AGE` seconds (keys also leave by expiring); several namespaces are read at once.
+    """
     context = context_of(request)
     today = datetime.now(UTC).date().isoformat()
-    measured: dict[str, dict[str, int]] = {}
-    for namespace_id in list(context.store.namespaces):
-        keys, size, cursor = 0, 0, ""
-        while True:
-            params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-            listed = (await context.explorer("GET", namespace_id, "/keys", params=params)).json()
-            names = [k["name"] for k in listed.get("result") or []]
-            keys += len(names)
-            for start in range(0, len(names), 100):
-                answer = await context.explorer(
-                    "POST", namespace_id, "/bulk/get", json={"keys": names[start : start + 100]}
-                )
-                values = (answer.json().get("result") or {}).get("values") or {}
-                size += sum(len(n.encode()) + len(str(v).encode()) for n, v in values.items() if v is not None)
-            cursor = (listed.get("result_info") or {}).get("cursor") or ""
-            if not cursor:
-                break
-        measured[namespace_id] = {"keyCount": keys, "byteCount": size}
-        ledger.snapshot(namespace_id, keys, size, today)
-    return {today: measured}
+    now = time.monotonic()
+    measured_today = ledger.storage.get(today, {})
+    due = [
+        namespace_id
+        for namespace_id in list(context.store.namespaces)
+        if namespace_id in ledger.changed
+        or namespace_id not in measured_today
+        or now - ledger.measured_at.get(namespace_id, -STORAGE_MAX_AGE) >= STORAGE_MAX_AGE
+    ]
+    slots = asyncio.Semaphore(MEASURE_PARALLEL)
+
+    async def measure(namespace_id: str) -> None:
+        async with slots:
+            ledger.changed.discard(namespace_id)  # before reading: a change meanwhile marks it again
+            keys, size = await _measure_one(context, namespace_id)
+            ledger.snapshot(namespace_id, keys, size, today)
+            ledger.measured_at[namespace_id] = now
+
+    await asyncio.gather(*(measure(namespace_id) for namespace_id in due))
+    snapshots = ledger.storage.get(today, {})
+    return {today: {n: snapshots[n] for n in context.store.namespaces if n in snapshots}}
+
+
+async def _measure_one(context: Context, namespace_id: str) -> tuple[int, int]:
+    """One namespace's key count and bytes (key names and values), listed and read from the storage."""
+    keys, size, cursor = 0, 0, ""
+    while True:
+        params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        listed = (await context.explorer("GET", namespace_id, "/keys", params=params)).json()
+        names = [k["name"] for k in listed.get("result") or []]
+        keys += len(names)
+        for start in range(0, len(names), 100):
+            batch = {"keys": names[start : start + 100]}
+            answer = await context.explorer("POST", namespace_id, "/bulk/get", json=batch)
+            values = (answer.json().get("result") or {}).get("values") or {}
+            size += sum(len(n.encode()) + len(str(v).encode()) for n, v in values.items() if v is not None)
+        cursor = (listed.get("result_info") or {}).get("cursor") or ""
+        if not cursor:
+            return keys, size
 
 
 def usage_routes(ledger: UsageLedger) -> list[Route]:

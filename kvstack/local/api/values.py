@@ -19,7 +19,6 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from kvstack.local.api import storage
 from kvstack.local.api.context import Context, context_of
@@ -41,6 +40,7 @@ from kvstack.local.api.limits import (
     MAX_VALUE_BYTES,
     MIN_TTL,
 )
+from kvstack.local.api.routing import resource
 from kvstack.local.api.shapes import BulkGet, BulkItem, ValueWriteQuery
 from kvstack.local.api.validation import parse_body, parse_query, validated
 from kvstack.permissions import Capability
@@ -157,18 +157,7 @@ async def write_value(request: Request) -> Response:
         value = await request.body()
     _check_value(len(value))
     _check_metadata(metadata)
-    item, single = storage.storage_item(key, value, expiry, metadata)
-    if item is not None:
-        await storage.write_items(context, namespace, [item])
-    elif single and not expiry:
-        await storage.write_single(context, namespace, key, value, metadata)
-        context.knobs.visibility.written(namespace, key)
-    else:
-        raise ApiError(
-            413,
-            CODE_VALUE_TOO_LARGE,
-            "a binary value above 1.5 MiB cannot carry an expiry in the local Cloudflare (Miniflare's limit)",
-        )
+    await storage.write_values(context, namespace, [storage.prepare_write(key, value, expiry, metadata)])
     return success({})
 
 
@@ -195,21 +184,17 @@ async def bulk_write(request: Request) -> Response:
     if len(body) > BULK_WRITE_MAX:
         raise ApiError(400, CODE_TOO_MANY_ITEMS, f"bulk write takes at most {BULK_WRITE_MAX} items")
     entries = validated(list[BulkItem], body, field_codes=EXPIRY_CODES)
-    items = []
+    writes = []
     for where, entry in enumerate(entries):
         check_key(entry.key)
         value = _decoded(entry, where)
         _check_value(len(value))
         _check_metadata(entry.metadata)
-        item, _ = storage.storage_item(
-            entry.key, value, _expiry(entry.expiration, entry.expiration_ttl), entry.metadata
-        )
-        if item is None:
-            raise ApiError(413, CODE_VALUE_TOO_LARGE, f"body[{where}]: a binary value above 1.5 MiB in a bulk write")
-        items.append(item)
-    if items:
-        await storage.write_items(context, namespace["id"], items)
-    return success({"successful_key_count": len(items), "unsuccessful_keys": []})
+        expiry = _expiry(entry.expiration, entry.expiration_ttl)
+        writes.append(storage.prepare_write(entry.key, value, expiry, entry.metadata, where=f"body[{where}]: "))
+    if writes:
+        await storage.write_values(context, namespace["id"], writes)
+    return success({"successful_key_count": len(writes), "unsuccessful_keys": []})
 
 
 async def bulk_delete(request: Request) -> Response:
@@ -263,12 +248,9 @@ async def bulk_get(request: Request) -> Response:
 
 
 routes = [
-    Route(BASE + "/{namespace_id}/values/{key:path}", read_value, methods=["GET"]),
-    Route(BASE + "/{namespace_id}/values/{key:path}", write_value, methods=["PUT"]),
-    Route(BASE + "/{namespace_id}/values/{key:path}", delete_value, methods=["DELETE"]),
-    Route(BASE + "/{namespace_id}/metadata/{key:path}", read_metadata, methods=["GET"]),
-    Route(BASE + "/{namespace_id}/bulk", bulk_write, methods=["PUT"]),
-    Route(BASE + "/{namespace_id}/bulk", bulk_delete, methods=["DELETE"]),
-    Route(BASE + "/{namespace_id}/bulk/delete", bulk_delete, methods=["POST"]),
-    Route(BASE + "/{namespace_id}/bulk/get", bulk_get, methods=["POST"]),
+    *resource(BASE + "/{namespace_id}/values/{key:path}", GET=read_value, PUT=write_value, DELETE=delete_value),
+    *resource(BASE + "/{namespace_id}/metadata/{key:path}", GET=read_metadata),
+    *resource(BASE + "/{namespace_id}/bulk", PUT=bulk_write, DELETE=bulk_delete),
+    *resource(BASE + "/{namespace_id}/bulk/delete", POST=bulk_delete),
+    *resource(BASE + "/{namespace_id}/bulk/get", POST=bulk_get),
 ]

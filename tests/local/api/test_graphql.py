@@ -200,6 +200,29 @@ def test_the_apis_own_kv_operations_are_counted_per_key_and_storage_is_measured(
     }
 
 
+def _storage(api: Api, namespace: str) -> dict[str, int]:
+    query = """query($a: string!, $d: Date!, $n: string!) { viewer { accounts(filter: {accountTag: $a}) {
+      kvStorageAdaptiveGroups(filter: {date: $d, namespaceId: $n}, limit: 10) { max { keyCount byteCount } } } } }"""
+    body = api.post(query, {"a": ACCOUNT, "d": str(TODAY), "n": namespace}).json()
+    (group,) = body["data"]["viewer"]["accounts"][0]["kvStorageAdaptiveGroups"]
+    sizes: dict[str, int] = group["max"]
+    return sizes
+
+
+def test_storage_is_measured_again_after_a_write_or_a_delete(api: Api) -> None:
+    headers = {"authorization": f"Bearer {api.token}"}
+    base = f"/client/v4/accounts/{ACCOUNT}/storage/kv/namespaces"
+    namespace = api.client.post(base, json={"title": "measured"}, headers=headers).json()["result"]["id"]
+    put = api.client.put(f"{base}/{namespace}/bulk", json=[{"key": "a", "value": "12345"}], headers=headers)
+    assert put.status_code == 200
+    assert _storage(api, namespace) == {"keyCount": 1, "byteCount": 6}
+    more = [{"key": "b", "value": "123"}, {"key": "c", "value": "1"}]
+    assert api.client.put(f"{base}/{namespace}/bulk", json=more, headers=headers).status_code == 200
+    assert _storage(api, namespace) == {"keyCount": 3, "byteCount": 12}
+    assert api.client.request("DELETE", f"{base}/{namespace}/values/a", headers=headers).status_code == 200
+    assert _storage(api, namespace) == {"keyCount": 2, "byteCount": 6}
+
+
 def test_a_token_without_account_analytics_read_may_not_query(api: Api) -> None:
     kv_only = api.token_with("Workers KV Storage Read")
     answer = api.post(OPERATIONS % "date", _window(), token=kv_only)
