@@ -44,6 +44,7 @@ bench: setup
 	python bench/upstash_bench.py
 	python bench/audit_bench.py
 	python bench/failfast_bench.py
+	python bench/bulk_bench.py --keys 10000
 
 clean:
 	rm -rf .kvstack reports .mypy_cache .ruff_cache
