@@ -118,9 +118,13 @@ class RunGuard:
         request.extensions["timeout"] = {k: limit if v is None else min(v, limit) for k, v in timeouts.items()}
 
     def answered(self, request: httpx.Request, response: httpx.Response) -> None:
-        """Every answer: the first one to the run's own token ends the run if it refuses that token."""
+        """Every answer: the first one to the run's own token ends the run if it refuses that token.
+
+        A token verification is not judged: a user token is refused at the account's endpoint and verified at
+        the user's (CloudflareApi.verify_token asks both); the run's next request judges the token.
+        """
         self.reached = True
-        if self.judged or not self._is_own(request):
+        if self.judged or not self._is_own(request) or request.url.path.endswith("/tokens/verify"):
             return
         self.judged = True
         refused = self._refused(request, response)

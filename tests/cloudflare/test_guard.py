@@ -72,6 +72,18 @@ def test_another_tokens_refusal_is_a_finding_not_the_end_of_the_run() -> None:
     assert api.fatal is not None, "the run's own token is still judged at its first answer"
 
 
+def test_a_token_verification_is_not_judged_the_next_request_is() -> None:
+    with ErrorApi(401, 10000) as server, _connect(server.base_url) as api:
+        with pytest.raises(AuthenticationError):
+            api.verify_token()  # a user token is refused at the account's endpoint, then asked at the user's
+        assert api.fatal is None
+        with pytest.raises(AuthenticationError, match=f"refused the token from {TOKEN_ENV}"):
+            api.get_namespace(NS)
+    assert [path.rsplit("/", 2)[-2:] for _, path in server.requests] == [["tokens", "verify"]] * 2 + [
+        ["namespaces", NS]
+    ]
+
+
 def test_an_unreachable_api_ends_the_run_at_its_first_request() -> None:
     url = unused_port_url()
     with _connect(url) as api:
