@@ -116,7 +116,7 @@ def build_context(options: CheckOptions, target: Target | None = None) -> CheckC
     _check_selection(catalog, options.apps)
     target = target or target_of(options)
     outputs = target.outputs(with_secrets=True)
-    api = target.api_client(concurrency=options.concurrency, rate_limit=options.rate_limit)
+    api = target.api_client(concurrency=options.concurrency, rate_limit=options.rate_limit, deadline=options.timeout)
     context = CheckContext(
         options=options,
         target="local" if options.local else "cloudflare",

@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kvstack.cli.common import LocalOption, OutputsOption, RootOption, StackOption, env, find_root, resolve_stack
+from kvstack.cli.common import (
+    DEFAULT_TIMEOUT,
+    LocalOption,
+    OutputsOption,
+    RootOption,
+    StackOption,
+    TimeoutOption,
+    env,
+    find_root,
+    resolve_stack,
+)
 from kvstack.cli.output import Output, ProgressBar
 from kvstack.errors import UsageError
 
@@ -143,6 +153,7 @@ def check(
             "--window", min=0, help="How long flows wait for KV to become consistent (s)", **env("KVSTACK_WINDOW")
         ),
     ] = 60.0,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
     allow_skip: Annotated[
         list[str] | None,
         typer.Option(
@@ -194,6 +205,7 @@ def check(
         expiry_days=expiry_days,
         consistency_window=window,
         allow_skip=allowed,  # type: ignore[arg-type]
+        timeout=timeout,
     )
     target = target_of(options)
     output.info(target.describe(api=True))
@@ -208,6 +220,8 @@ def check(
         context.close()
     _summary(output, outcome.results, context.api.budget.snapshot(), allowed)
     output.info(f"reports: {json_file}, {junit}")
+    if context.api.fatal is not None:
+        raise context.api.fatal  # the run ended early: exit 2 with that one error, after the summary
     raise typer.Exit(outcome.exit_code)
 
 

@@ -82,7 +82,12 @@ class Target(ABC):
         """The Cloudflare API of this target with its token (or ``token``); ``settings`` are ApiSettings fields."""
         from kvstack.cloudflare import ApiSettings, connect
 
-        settings = {"account_id": self.account_id(), "base_url": self.api_url(), **settings}
+        settings = {
+            "account_id": self.account_id(),
+            "base_url": self.api_url(),
+            "token_source": self.token_source,  # named when the API refuses the token (fail fast)
+            **settings,
+        }
         return connect(token or self.api_token(), ApiSettings(**settings))
 
     def role_token(self, role: str) -> str:
@@ -91,6 +96,10 @@ class Target(ABC):
         The real Cloudflare's user exports the ``role`` token as the API token; the local target overrides this.
         """
         return self.api_token()
+
+    def role_token_source(self, role: str) -> str:
+        """Where :meth:`role_token` takes the ``role`` token from, named when the API refuses it."""
+        return self.token_source
 
     def deployed_files(self) -> Path:
         """Where the wrangler files that are deployed live: the project itself (local: the rendered tree)."""

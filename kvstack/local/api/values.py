@@ -91,13 +91,18 @@ def _check_value(size: int) -> None:
         raise ApiError(413, CODE_VALUE_TOO_LARGE, f"value is {size} bytes; the limit is {MAX_VALUE_BYTES}")
 
 
-def _target(request: Request, capability: Capability) -> tuple[Context, str, str]:
+def _namespace(request: Request, capability: Capability) -> tuple[Context, str]:
+    """The context and the id of the request's namespace, once the caller may ``capability`` there."""
     context = context_of(request)
     context.authorize(request, capability)
-    namespace = context.namespace(request.path_params["namespace_id"])
+    return context, context.namespace(request.path_params["namespace_id"])["id"]
+
+
+def _target(request: Request, capability: Capability) -> tuple[Context, str, str]:
+    context, namespace = _namespace(request, capability)
     key = request.path_params["key"]
     check_key(key)
-    return context, namespace["id"], key
+    return context, namespace, key
 
 
 async def read_value(request: Request) -> Response:
@@ -177,9 +182,7 @@ def _decoded(item: BulkItem, where: int) -> bytes:
 
 
 async def bulk_write(request: Request) -> Response:
-    context = context_of(request)
-    context.authorize(request, "kv.write")
-    namespace = context.namespace(request.path_params["namespace_id"])
+    context, namespace = _namespace(request, "kv.write")
     body = await parse_body(request, list[Any], field_codes=EXPIRY_CODES)
     if len(body) > BULK_WRITE_MAX:
         raise ApiError(400, CODE_TOO_MANY_ITEMS, f"bulk write takes at most {BULK_WRITE_MAX} items")
@@ -193,14 +196,12 @@ async def bulk_write(request: Request) -> Response:
         expiry = _expiry(entry.expiration, entry.expiration_ttl)
         writes.append(storage.prepare_write(entry.key, value, expiry, entry.metadata, where=f"body[{where}]: "))
     if writes:
-        await storage.write_values(context, namespace["id"], writes)
+        await storage.write_values(context, namespace, writes)
     return success({"successful_key_count": len(writes), "unsuccessful_keys": []})
 
 
 async def bulk_delete(request: Request) -> Response:
-    context = context_of(request)
-    context.authorize(request, "kv.write")
-    namespace = context.namespace(request.path_params["namespace_id"])
+    context, namespace = _namespace(request, "kv.write")
     body = await parse_body(request, list[Any])
     if len(body) > BULK_WRITE_MAX:
         raise ApiError(400, CODE_TOO_MANY_ITEMS, f"bulk delete takes at most {BULK_WRITE_MAX} keys")
@@ -208,21 +209,19 @@ async def bulk_delete(request: Request) -> Response:
     for key in keys:
         check_key(key)
     if keys:
-        await storage.delete_keys(context, namespace["id"], keys)
+        await storage.delete_keys(context, namespace, keys)
     return success({"successful_key_count": len(keys), "unsuccessful_keys": []})
 
 
 async def bulk_get(request: Request) -> Response:
-    context = context_of(request)
-    context.authorize(request, "kv.read")
-    namespace = context.namespace(request.path_params["namespace_id"])
+    context, namespace = _namespace(request, "kv.read")
     raw = await parse_body(request, dict[str, Any], empty={})
     if isinstance(raw.get("keys"), list) and len(raw["keys"]) > 100:
         raise ApiError(400, CODE_TOO_MANY_ITEMS, "bulk get takes at most 100 keys")
     body = validated(BulkGet, raw)
     for key in body.keys:
         check_key(key)
-    answer = await context.explorer("POST", namespace["id"], "/bulk/get", json={"keys": body.keys})
+    answer = await context.explorer("POST", namespace, "/bulk/get", json={"keys": body.keys})
     if answer.status_code != 200:
         raise ApiError(400, CODE_BAD_REQUEST, "the storage refused the bulk get")
     values: dict[str, Any] = (answer.json().get("result") or {}).get("values") or {}
@@ -237,7 +236,7 @@ async def bulk_get(request: Request) -> Response:
     present = [k for k in body.keys if values.get(k) is not None]
     if not body.withMetadata:
         return success({"values": {k: values[k] for k in present}})
-    listed = await asyncio.gather(*(storage.listing_entry(context, namespace["id"], k) for k in present))
+    listed = await asyncio.gather(*(storage.listing_entry(context, namespace, k) for k in present))
     entries: dict[str, Any] = {}
     for key, entry in zip(present, listed, strict=True):
         item = {"value": values[key], "metadata": (entry or {}).get("metadata")}
