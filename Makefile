@@ -43,6 +43,8 @@ bench: setup
 	python bench/check_bench.py --naive-keys 500 --fault-runs 5
 	python bench/upstash_bench.py
 	python bench/audit_bench.py
+	python bench/failfast_bench.py
+	python bench/bulk_bench.py --keys 10000
 
 clean:
 	rm -rf .kvstack reports .mypy_cache .ruff_cache

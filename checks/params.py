@@ -239,9 +239,11 @@ def _flow(flow: str) -> Callable[[CheckContext], list[Param]]:
     return provide
 
 
-def _stores(context: CheckContext, every_prefix: bool) -> list[Param]:
+def _stores(context: CheckContext, every_prefix: bool, flow: str | None = None) -> list[Param]:
     params = []
     for store in context.catalog.stores:
+        if flow is not None and flow not in store.flows:
+            continue
         prefixes = declared_prefixes(context.catalog.root, store)
         # The database is shared: a run of one stack also judges the keys of every other declared environment.
         scanned = [p for p in prefixes if p != store.test_prefix] if every_prefix else [store.prefix]
@@ -263,6 +265,7 @@ def _stores(context: CheckContext, every_prefix: bool) -> list[Param]:
                 declared_prefixes=prefixes,
                 run_id=context.run_id,
                 prefix=prefix,
+                app_url=context.app_url(store.app),
             )
             params.append(Param(resource, resource.label, store.app))
     return params
@@ -274,6 +277,11 @@ def stores(context: CheckContext) -> list[Param]:
 
 def store_prefixes(context: CheckContext) -> list[Param]:
     return _stores(context, every_prefix=True)
+
+
+def energy_apps(context: CheckContext) -> list[Param]:
+    """The stores whose app's energy flow the catalog declares (``flows: [energy]``)."""
+    return _stores(context, every_prefix=False, flow="energy")
 
 
 # fixture name -> provider. A check names one of these as its only argument.
@@ -292,4 +300,5 @@ PROVIDERS: dict[str, Callable[[CheckContext], list[Param]]] = {
     "class_state_app": _flow("class-state"),
     "store": stores,
     "store_prefix": store_prefixes,
+    "energy_app": energy_apps,
 }

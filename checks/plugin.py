@@ -48,6 +48,7 @@ __all__ = [
     "pytest_configure",
     "pytest_generate_tests",
     "pytest_runtest_makereport",
+    "pytest_runtest_protocol",
     "pytest_sessionfinish",
     "pytest_sessionstart",
     "stack_titles",
@@ -230,6 +231,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = kept
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """Once the run has ended (token refused, API unreachable, deadline passed), no further check runs."""
+    ended = context_of(item.config).api.run_ended()
+    if ended is None:
+        return None
+    item.session.shouldstop = f"the run ended early: {ended.message}"
+    return True  # this check is not run; pytest stops the session (exit 2) and finishes it as usual
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
@@ -328,10 +339,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 )
             )
     sweep_smoke(context, results)
-    if any(r.kind == "flows" and r.outcome != "skipped" for r in results.ordered()):
+    ran_flows = any(r.kind == "flows" and r.outcome != "skipped" for r in results.ordered())
+    if ran_flows and context.api.fatal is None:  # an ended run cannot look for residue
         residue, errors = find_residue(context)
         results.residue.extend(residue)
         results.smoke_errors.extend(errors)
+    if context.api.fatal is not None:  # what the ended run did not check is never a pass (exit 2)
+        results.collection_errors.append(f"the run ended early: {context.api.fatal.message}")
     results.finished = time.time()
     # `pytest checks` on its own: what pytest counts as passed may still fail the run (a skip, residue).
     if exitstatus == pytest.ExitCode.OK and results.exit_code(context.options.allow_skip) != 0:

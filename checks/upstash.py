@@ -1,5 +1,6 @@
 """Upstash stores: keys fit the keyspace, environments stay apart, fan-out holds, the read-only token is
-read-only, and a smoke flow under the test prefix leaves nothing behind.
+read-only, a smoke flow under the test prefix leaves nothing behind, and the energy flow drives the
+store's app end to end (``flows: [energy]``; checks/resources/energy.py).
 
 Every read uses the read-only token: SCAN pages with a large COUNT and pipelines (never KEYS, never one
 round trip per key). The failure messages name the keys; the JSON report holds the verdicts.
@@ -7,7 +8,10 @@ round trip per key). The failure messages name the keys; the JSON report holds t
 
 from __future__ import annotations
 
-from checks.resources.store import StoreResource
+import pytest
+
+from checks.resources.energy import EnergyFlow
+from checks.resources.store import SMOKE_COMPOSITE, SMOKE_SOURCE, StoreResource
 
 # Findings shown in one failure message.
 SHOWN = 20
@@ -71,4 +75,21 @@ def test_store_smoke_flow_under_the_test_prefix_leaves_no_residue(store: StoreRe
         raise AssertionError(
             f"store {store.label}: expected the smoke flow under {store.store.test_prefix}: to write, fan out, read "
             f"back and delete with 0 residue; found:" + _listed(problems)
+        )
+
+
+def test_energy_flow_posts_a_reading_that_fans_out_and_leaves_no_residue(energy_app: StoreResource) -> None:
+    store = energy_app
+    if store.app_url is None:
+        pytest.skip(f"store {store.label}: no URL for its app {store.app} (run it in `kvstack local up`)")
+    if store.store.test_prefix is None:
+        raise AssertionError(
+            f"store {store.label}: expected a `test_prefix` to run the energy flow under; found none in Pulumi.yaml"
+        )
+    problems = EnergyFlow(store, store.app_url).run()
+    if problems:
+        raise AssertionError(
+            f"energy flow of {store.app} ({store.app_url}) under {store.store.test_prefix}: with systems "
+            f"{SMOKE_SOURCE} → {SMOKE_COMPOSITE}: expected the reading stored, fanned out, read back and deleted "
+            "with 0 residue; found:" + _listed(problems)
         )

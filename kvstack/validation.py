@@ -1,14 +1,15 @@
 """`kvstack validate` beyond the catalog: the keyspace files, the wrangler files and the other stacks.
 
-What breaks later is found here, before anything is created: a binding whose keyspace file is missing
-or invalid (`check` would fail), a wrangler file that binds one name twice (wrangler refuses it), two
-stacks owning the same section of one wrangler file (each render would overwrite the other's ids), and
-more namespaces in one account than Cloudflare allows. Every problem is collected, each with file:line.
+What breaks later is found here, before anything is created: a binding or store whose keyspace file is
+missing or invalid (`check` would fail; a KV binding needs a KV keyspace, an Upstash store a Redis
+one), a wrangler file that binds one name twice (wrangler refuses it), two stacks owning the same
+section of one wrangler file (each render would overwrite the other's ids), and more namespaces in one
+account than Cloudflare allows. Every problem is collected, each with file:line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -51,26 +52,36 @@ def validate_project(root: Path, stack: str, *, now: datetime | None = None) -> 
 
 
 def _keyspace_problems(catalog: Catalog, project_doc: YamlDocument) -> Iterator[KvstackError]:
+    """Each keyspace a binding (KV) or a store (Redis) names: its file exists and loads as that kind."""
     from kvstack.keyspace import KEYSPACE_DIR, available_keyspaces, load_keyspace
+    from kvstack.keyspace.redis import load_redis_keyspace
 
-    checked: set[str] = set()
-    for app, binding in catalog.bindings():
-        if binding.keyspace is None:
-            continue
-        relpath = f"{KEYSPACE_DIR}/{binding.keyspace}.yaml"
+    value: list[str | int] = ["config", CATALOG_KEY, "value"]
+    uses: list[tuple[str, str, list[str | int], Callable[[Path, str], object]]] = [
+        (b.keyspace, f"{app.name}.{b.name}", [*value, "apps", app.name, "bindings", b.name, "keyspace"], load_keyspace)
+        for app, b in catalog.bindings()
+        if b.keyspace is not None
+    ]
+    uses += [
+        (s.keyspace, f"store {s.name}", [*value, "stores", s.name, "keyspace"], load_redis_keyspace)
+        for s in catalog.stores
+    ]
+    checked: set[tuple[str, object]] = set()
+    for keyspace, user, where, load in uses:
+        relpath = f"{KEYSPACE_DIR}/{keyspace}.yaml"
         if not (catalog.root / relpath).exists() and not (catalog.root / relpath).is_symlink():
             known = ", ".join(available_keyspaces(catalog.root)) or "none"
             yield project_doc.error(
-                f"keyspace {binding.keyspace!r} of {app.name}.{binding.name} has no file {relpath}",
-                ["config", CATALOG_KEY, "value", "apps", app.name, "bindings", binding.name, "keyspace"],
+                f"keyspace {keyspace!r} of {user} has no file {relpath}",
+                where,
                 hint=f"create {relpath} (see schemas/keyspace.schema.json) or use one of: {known}",
             )
             continue
-        if binding.keyspace in checked:
+        if (keyspace, load) in checked:
             continue
-        checked.add(binding.keyspace)
+        checked.add((keyspace, load))
         try:
-            load_keyspace(catalog.root, binding.keyspace)
+            load(catalog.root, keyspace)
         except CatalogError as error:
             yield from _flatten(error)
 

@@ -55,6 +55,8 @@ class StoreResource:
     # The environment prefix this resource scans: the stack's own, or another stack's (the database is shared).
     prefix: str = ""
     deadline: float | None = None
+    # Where the store's app answers (its flows drive it), when the target knows it.
+    app_url: str | None = None
     clients: list[UpstashRest] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -143,6 +143,17 @@ def check(
             "--window", min=0, help="How long flows wait for KV to become consistent (s)", **env("KVSTACK_WINDOW")
         ),
     ] = 60.0,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=1,
+            help="The whole run's deadline in seconds: 429s (after their Retry-After), 5xx and dropped requests are "
+            "retried until then, and the run ends there with exit 2. A refused token or an API that cannot be "
+            "reached ends the run at its first request, whatever this is.",
+            **env("KVSTACK_TIMEOUT"),
+        ),
+    ] = 300.0,
     allow_skip: Annotated[
         list[str] | None,
         typer.Option(
@@ -194,6 +205,7 @@ def check(
         expiry_days=expiry_days,
         consistency_window=window,
         allow_skip=allowed,  # type: ignore[arg-type]
+        timeout=timeout,
     )
     target = target_of(options)
     output.info(target.describe(api=True))
@@ -208,6 +220,8 @@ def check(
         context.close()
     _summary(output, outcome.results, context.api.budget.snapshot(), allowed)
     output.info(f"reports: {json_file}, {junit}")
+    if context.api.fatal is not None:
+        raise context.api.fatal  # the run ended early: exit 2 with that one error, after the summary
     raise typer.Exit(outcome.exit_code)
 
 

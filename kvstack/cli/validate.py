@@ -25,7 +25,8 @@ def validate(
     """Validate the catalog of a stack and every file it points at, listing every problem.
 
     Checked: Pulumi.yaml and Pulumi.<stack>.yaml against the catalog schema and kvstack's rules; each
-    binding's keyspace file against schemas/keyspace.schema.json; each app's wrangler file (it parses,
+    binding's keyspace file (a KV one) and each store's (a Redis one, `kind: redis`) against
+    schemas/keyspace.schema.json and kvstack's rules; each app's wrangler file (it parses,
     binds no name twice); that no other stack owns the same section of the same wrangler file; that the
     stacks sharing an account stay within Cloudflare's 1,000 namespaces.
 

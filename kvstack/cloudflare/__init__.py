@@ -4,7 +4,8 @@ One place owns how requests are sent and how their failures read::
 
     CloudflareApi (_api) ── the operations kvstack needs (namespaces, keys, bulk get, Pages, scripts, tokens)
       └─ cloudflare.Cloudflare (the SDK, max_retries=0) ── paths, auth, bodies
-           └─ httpx.Client ── ResilientTransport (_transport) ── RateLimiter (_limiter) ── Budget (_budget)
+           └─ RunSession (_session): httpx.Client ── ResilientTransport (_transport)
+                ── RunGuard (_guard: fail fast, the run's deadline) ── RateLimiter (_limiter) ── Budget (_budget)
     mapped_errors (_errors) ── the one map from SDK/httpx errors to kvstack's typed errors
 
 Every SDK client in kvstack (the checks, the audit, the local apply) is built here (:func:`connect`,
@@ -14,15 +15,7 @@ Every SDK client in kvstack (the checks, the audit, the local apply) is built he
 
 from __future__ import annotations
 
-from kvstack.cloudflare._api import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_TIMEOUT,
-    ApiSettings,
-    CloudflareApi,
-    KvEntry,
-    Namespace,
-    connect,
-)
+from kvstack.cloudflare._api import CloudflareApi, KvEntry, Namespace, connect
 from kvstack.cloudflare._budget import Budget
 from kvstack.cloudflare._errors import (
     UNREACHABLE_HINT,
@@ -31,7 +24,9 @@ from kvstack.cloudflare._errors import (
     status_error,
     unreachable_error,
 )
+from kvstack.cloudflare._guard import DEFAULT_RUN_DEADLINE, FIRST_ANSWER_TIMEOUT, RunAborted, RunGuard
 from kvstack.cloudflare._limiter import DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW, RateLimiter
+from kvstack.cloudflare._session import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, ApiSettings, RunSession
 from kvstack.cloudflare._transport import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_RETRY_WAIT,
@@ -45,7 +40,9 @@ __all__ = [
     "DEFAULT_MAX_RETRY_WAIT",
     "DEFAULT_RATE_LIMIT",
     "DEFAULT_RATE_WINDOW",
+    "DEFAULT_RUN_DEADLINE",
     "DEFAULT_TIMEOUT",
+    "FIRST_ANSWER_TIMEOUT",
     "UNREACHABLE_HINT",
     "ApiSettings",
     "Budget",
@@ -54,6 +51,9 @@ __all__ = [
     "Namespace",
     "RateLimiter",
     "ResilientTransport",
+    "RunAborted",
+    "RunGuard",
+    "RunSession",
     "connect",
     "envelope_error",
     "mapped_errors",

@@ -2,10 +2,10 @@
 
     CloudflareApi ── the operations kvstack needs (namespaces, keys, bulk get, Pages, scripts, tokens)
       └─ cloudflare.Cloudflare (the SDK, max_retries=0) ── paths, auth, bodies
-           └─ httpx.Client ── ResilientTransport ── RateLimiter (shared) ── Budget (shared) ── network
+           └─ RunSession (_session): httpx.Client ── ResilientTransport ── RunGuard, RateLimiter, Budget ── network
 
-:func:`connect` builds one for the checks and audit; :func:`sdk_client` gives code that needs the SDK's
-typed models (the local apply) the same client, transport and error map.
+:func:`connect` builds one for the checks, the audit and the local apply; code that needs the SDK's typed
+models uses its ``sdk`` (same client, transport and error map).
 """
 
 from __future__ import annotations
@@ -14,52 +14,24 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
-import cloudflare
 import httpx
 
 from kvstack.cloudflare._budget import Budget
 from kvstack.cloudflare._errors import envelope_error, mapped_errors
-from kvstack.cloudflare._limiter import DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW, RateLimiter
-from kvstack.cloudflare._transport import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_WAIT, ResilientTransport
+from kvstack.cloudflare._limiter import RateLimiter
+from kvstack.cloudflare._session import ApiSettings, RunSession
 from kvstack.errors import CloudflareError
 from kvstack.keyspace.limits import BULK_GET_MAX_KEYS, BULK_WRITE_MAX_ITEMS, LIST_KEYS_MAX
 from kvstack.keyspace.scan import ListedKey
 
-__all__ = [
-    "DEFAULT_CONCURRENCY",
-    "DEFAULT_TIMEOUT",
-    "ApiSettings",
-    "CloudflareApi",
-    "KvEntry",
-    "Namespace",
-    "connect",
-]
-
-DEFAULT_CONCURRENCY: Final = 8
-DEFAULT_TIMEOUT: Final = 30.0
+__all__ = ["CloudflareApi", "KvEntry", "Namespace", "connect"]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ApiSettings:
-    """Where the API is and how hard kvstack may use it."""
-
-    account_id: str  # of CloudflareApi's operations; "" for an SDK user naming the account per call
-    base_url: str | None = None  # None: https://api.cloudflare.com/client/v4
-    rate_limit: int = DEFAULT_RATE_LIMIT
-    rate_window: float = DEFAULT_RATE_WINDOW
-    concurrency: int = DEFAULT_CONCURRENCY
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT
-    timeout: float = DEFAULT_TIMEOUT
-    # Retry a POST that may have changed state after a 5xx or a dropped connection (see ResilientTransport).
-    retry_writes: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,50 +49,6 @@ class KvEntry:
     metadata: object
 
 
-class _Shared:
-    """What every CloudflareApi of one run shares: the HTTP client, limiter, budget and worker pool."""
-
-    def __init__(
-        self,
-        settings: ApiSettings,
-        limiter: RateLimiter | None,
-        budget: Budget | None,
-        sleep: Callable[[float], None],
-        rng: random.Random | None,
-    ) -> None:
-        self.settings = settings
-        self.limiter = limiter or RateLimiter(settings.rate_limit, settings.rate_window, sleep=sleep)
-        self.budget = budget or Budget()
-        pool_size = settings.concurrency + 4
-        limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
-        self.transport = ResilientTransport(
-            httpx.HTTPTransport(limits=limits),
-            limiter=self.limiter,
-            budget=self.budget,
-            max_attempts=settings.max_attempts,
-            max_retry_wait=settings.max_retry_wait,
-            sleep=sleep,
-            rng=rng,
-            retry_writes=settings.retry_writes,
-        )
-        self.http = httpx.Client(transport=self.transport, timeout=settings.timeout, follow_redirects=True)
-        self.pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="kvstack-cf")
-
-    def sdk(self, token: str) -> cloudflare.Cloudflare:
-        """The official SDK speaking with ``token`` through this run's transport."""
-        return cloudflare.Cloudflare(
-            api_token=token,
-            base_url=self.settings.base_url,
-            max_retries=0,  # retries are the transport's; see _transport.py
-            http_client=self.http,
-            timeout=self.settings.timeout,
-        )
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        self.http.close()
-
-
 def connect(
     token: str,
     settings: ApiSettings,
@@ -128,14 +56,17 @@ def connect(
     limiter: RateLimiter | None = None,
     budget: Budget | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
 ) -> CloudflareApi:
     """The adapter for ``token`` at ``settings.base_url``; close it (or use ``with``) when done.
 
-    ``limiter`` and ``budget`` may be shared with other adapters of the same run; ``sleep`` and ``rng``
-    are for tests (virtual time, seeded jitter).
+    ``token`` is the run's own: the API refusing it at the first answer ends the run (see RunGuard).
+    ``limiter`` and ``budget`` may be shared with other adapters of the same run; ``sleep``, ``clock``
+    and ``rng`` are for tests (virtual time, seeded jitter).
     """
-    return CloudflareApi(token, _Shared(settings, limiter, budget, sleep, rng), owner=True)
+    session = RunSession(settings, token, limiter=limiter, budget=budget, sleep=sleep, clock=clock, rng=rng)
+    return CloudflareApi(token, session, owner=True)
 
 
 class CloudflareApi:
@@ -144,14 +75,14 @@ class CloudflareApi:
     Also the :class:`~kvstack.keyspace.scan.KeySource` of keyspace scans.
     """
 
-    def __init__(self, token: str, shared: _Shared, *, owner: bool = False) -> None:
-        self._shared = shared
+    def __init__(self, token: str, session: RunSession, *, owner: bool = False) -> None:
+        self._session = session
         self._owner = owner
-        self.account_id = shared.settings.account_id
-        self.sdk = shared.sdk(token)
+        self.account_id = session.settings.account_id
+        self.sdk = session.sdk(token)
 
     def __repr__(self) -> str:
-        return f"CloudflareApi(account_id={self.account_id!r}, base_url={self._shared.settings.base_url!r})"
+        return f"CloudflareApi(account_id={self.account_id!r}, base_url={self._session.settings.base_url!r})"
 
     def __enter__(self) -> CloudflareApi:
         return self
@@ -161,23 +92,32 @@ class CloudflareApi:
 
     def close(self) -> None:
         if self._owner:
-            self._shared.close()
+            self._session.close()
 
     @property
     def budget(self) -> Budget:
-        return self._shared.budget
+        return self._session.budget
+
+    @property
+    def fatal(self) -> CloudflareError | None:
+        """The error that ended the run early (token refused, API unreachable, deadline), if one did."""
+        return self._session.guard.fatal
+
+    def run_ended(self) -> CloudflareError | None:
+        """:attr:`fatal`, or the deadline's error once it has passed (recorded as fatal); None: go on."""
+        return self._session.guard.ended()
 
     @property
     def settings(self) -> ApiSettings:
-        return self._shared.settings
+        return self._session.settings
 
     def with_token(self, token: str) -> CloudflareApi:
         """The same adapter speaking with another token (same limiter, budget and pool)."""
-        return CloudflareApi(token, self._shared)
+        return CloudflareApi(token, self._session)
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         """Run ``fn(*args)`` on the bounded worker pool."""
-        return self._shared.pool.submit(fn, *args)
+        return self._session.pool.submit(fn, *args)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -276,7 +216,7 @@ class CloudflareApi:
 
     def submit_bulk_get(self, namespace_id: str, keys: Sequence[str]) -> Future[Mapping[str, str | None]]:
         """:meth:`bulk_get` on the worker pool (the scan's KeySource)."""
-        return self._shared.pool.submit(self.bulk_get, namespace_id, list(keys))
+        return self._session.pool.submit(self.bulk_get, namespace_id, list(keys))
 
     def get_entries(self, namespace_id: str, keys: Sequence[str]) -> dict[str, KvEntry | None]:
         """Up to 100 values with expiration and metadata in one request."""

@@ -4,6 +4,7 @@
       ├─ 401, 403 ──▶ AuthenticationError
       ├─ 429      ──▶ RateLimitedError
       └─ other    ──▶ CloudflareError (status, Cloudflare's codes)
+    RunAborted (the run's guard ended the run) ──▶ the guard's own typed error, as it wrote it
     cloudflare.APIConnectionError, httpx.HTTPError ──▶ CloudflareError ("could not reach …")
     an answer that is no success envelope ──▶ CloudflareError
 
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 import cloudflare
 import httpx
 
+from kvstack.cloudflare._guard import RunAborted
 from kvstack.cloudflare._transport import retry_after_seconds
 from kvstack.errors import AuthenticationError, CloudflareError, RateLimitedError
 
@@ -98,4 +100,7 @@ def mapped_errors(what: str, *, where: str, attempts: int | None = None) -> Iter
     except cloudflare.APIStatusError as exc:
         raise status_error(what, exc) from exc
     except (cloudflare.APIConnectionError, httpx.HTTPError) as exc:
+        aborted = exc if isinstance(exc, RunAborted) else exc.__cause__
+        if isinstance(aborted, RunAborted):  # the run ended early: its one typed error, as the guard wrote it
+            raise aborted.error from exc
         raise unreachable_error(what, exc, where=where, attempts=attempts) from exc

@@ -6,9 +6,9 @@ to budget accounting and bypass a shared rate limiter; and two retry layers mult
 every attempt, first or retried, waits for the one limiter, is counted, and a 429's ``Retry-After``
 pauses every thread at once.
 
-Seam for ending a run early (fail fast on auth errors or an unreachable API, a deadline for the whole
-run): it belongs in :meth:`ResilientTransport.handle_request`, which sees every attempt and decides
-whether to try again; nothing above the transport retries.
+Fail fast, then be patient: every attempt passes the run's :class:`~kvstack.cloudflare._guard.RunGuard`
+first, which ends the run on a first request that cannot connect or a refused token, and stops retries
+at the run's deadline.
 """
 
 from __future__ import annotations
@@ -23,9 +23,15 @@ from typing import Final
 import httpx
 
 from kvstack.cloudflare._budget import Budget
+from kvstack.cloudflare._guard import RunGuard
 from kvstack.cloudflare._limiter import RateLimiter
 
-__all__ = ["DEFAULT_MAX_ATTEMPTS", "DEFAULT_MAX_RETRY_WAIT", "ResilientTransport", "retry_after_seconds"]
+__all__ = [
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_MAX_RETRY_WAIT",
+    "ResilientTransport",
+    "retry_after_seconds",
+]
 
 # With 10% 429s, 5% 500s and 2% dropped connections, 10 attempts fail together about once in 10^8 requests.
 DEFAULT_MAX_ATTEMPTS: Final = 10
@@ -74,8 +80,10 @@ class ResilientTransport(httpx.BaseTransport):
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         retry_writes: bool = False,
+        guard: RunGuard | None = None,
     ) -> None:
         self.inner = inner
+        self.guard = guard or RunGuard()
         self.retry_writes = retry_writes
         self.limiter = limiter
         self.budget = budget
@@ -98,11 +106,14 @@ class ResilientTransport(httpx.BaseTransport):
             or request.method in _IDEMPOTENT_METHODS
             or (request.method == "POST" and _SAFE_POST_RE.search(request.url.path) is not None)
         )
+        guard = self.guard
         attempt = 0
         while True:
             attempt += 1
             last = attempt >= self.max_attempts
             self.limiter.acquire()
+            guard.check()  # the run may have ended while this request waited for the limiter
+            guard.bound(request)
             self.budget.add(api_requests=1)
             try:
                 response = self.inner.handle_request(request)
@@ -113,33 +124,48 @@ class ResilientTransport(httpx.BaseTransport):
                     raise
             except httpx.TransportError as exc:
                 self.budget.add(connection_errors=1)
+                unreachable = guard.failed_to_answer(request, exc)
+                if unreachable is not None:
+                    raise unreachable from exc
                 never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
                 if last or not (safe or never_sent):
                     raise
+                backoff = self.backoff(attempt)
+                aborted = guard.past_deadline(request, backoff, f"{type(exc).__name__}: {exc}")
+                if aborted is not None:
+                    raise aborted from exc
                 self.budget.add(retries=1)
-                self.sleep(self.backoff(attempt))
+                self.sleep(backoff)
                 continue
             status = response.status_code
-            if status in _RETRY_STATUSES:
-                if status == 429:
-                    self.budget.add(rate_limited=1)
-                else:
-                    self.budget.add(server_errors=1)
-                if not last and (status == 429 or safe):
-                    wait = retry_after_seconds(response.headers)
-                    if wait is not None and wait > self.max_retry_wait:
-                        return response  # the SDK raises; the adapter maps it to RateLimitedError
-                    response.close()
-                    self.budget.add(retries=1)
-                    if status == 429:
-                        # Everyone waits: the limit is per token, not per thread.
-                        self.limiter.pause(wait if wait is not None else self.backoff(attempt))
-                    else:
-                        self.sleep(wait if wait is not None else self.backoff(attempt))
-                    continue
+            guard.answered(request, response)
+            if status in _RETRY_STATUSES and self._wait_to_retry(request, response, attempt, retry=safe and not last):
+                continue
             if 200 <= status < 300:
                 self.budget.count_kv(request, body)
             return response
+
+    def _wait_to_retry(self, request: httpx.Request, response: httpx.Response, attempt: int, *, retry: bool) -> bool:
+        """For a 429 or 5xx: count it, and wait before trying again (True) or hand it to the SDK (False)."""
+        status = response.status_code
+        self.budget.add(**{"rate_limited" if status == 429 else "server_errors": 1})
+        if not (retry or (status == 429 and attempt < self.max_attempts)):
+            return False
+        wait = retry_after_seconds(response.headers)
+        if wait is not None and wait > self.max_retry_wait:
+            return False  # the SDK raises; the adapter maps it to RateLimitedError
+        pause = wait if wait is not None else self.backoff(attempt)
+        response.close()
+        aborted = self.guard.past_deadline(request, pause, f"HTTP {status}")
+        if aborted is not None:
+            raise aborted
+        self.budget.add(retries=1)
+        if status == 429:
+            # Everyone waits: the limit is per token, not per thread.
+            self.limiter.pause(pause)
+        else:
+            self.sleep(pause)
+        return True
 
     def close(self) -> None:
         self.inner.close()

@@ -2,15 +2,20 @@
 
 A keyspace says what one KV namespace may hold: named key patterns, each with the JSON Schema of its
 value and its TTL policy, and whether keys that match no pattern are allowed. Every problem in a
-keyspace file is a :class:`~kvstack.errors.CatalogError` with file, line and YAML path.
+keyspace file is a :class:`~kvstack.errors.CatalogError` with file, line and YAML path; a file with
+several problems raises them all (:class:`~kvstack.errors.CatalogProblems`).
+
+The loading steps every keyspace kind shares live here — the file, its schema, TTL policies, value
+specs (JSON Schema or regex, ECMA-262 patterns), distinct keys, the best match of a key — and
+``redis.py`` builds its typed patterns from them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, Protocol, Self, TypeVar
 
 import jsonschema
 from jsonschema.exceptions import SchemaError
@@ -25,11 +30,17 @@ __all__ = [
     "KeyMatch",
     "Keyspace",
     "Pattern",
+    "PatternSet",
     "TtlPolicy",
     "ValueSpec",
     "available_keyspaces",
+    "build_patterns",
+    "key_pattern",
     "load_keyspace",
     "load_keyspaces",
+    "read_keyspace_file",
+    "ttl_policy",
+    "value_spec",
 ]
 
 KEYSPACE_DIR = "keyspaces"
@@ -77,11 +88,26 @@ class Pattern:
     value: ValueSpec
 
 
+class _Named(Protocol):
+    """What the shared steps need of a pattern of any keyspace kind."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def key(self) -> KeyPattern: ...
+
+
+P = TypeVar("P", bound=_Named)
+# Makes one pattern of a keyspace file: (the file, the pattern's name, its spec) → the pattern.
+Builder = Callable[[YamlDocument, str, dict[str, Any]], P]
+
+
 @dataclass(frozen=True)
-class KeyMatch:
+class KeyMatch(Generic[P]):
     """The pattern a key belongs to, its placeholder values, and whether they all parse."""
 
-    pattern: Pattern
+    pattern: P
     placeholders: PlaceholderMatch
 
     @property
@@ -94,16 +120,16 @@ class KeyMatch:
 
 
 @dataclass(frozen=True)
-class Keyspace:
-    """What one KV namespace may hold."""
+class PatternSet(Generic[P]):
+    """A loaded keyspace of any kind: its file, whether unknown keys are allowed, its named patterns."""
 
     name: str
     file: str
     description: str
     unknown_keys_allowed: bool
-    patterns: tuple[Pattern, ...]
+    patterns: tuple[P, ...]
 
-    def pattern(self, name: str) -> Pattern:
+    def pattern(self, name: str) -> P:
         for pattern in self.patterns:
             if pattern.name == name:
                 return pattern
@@ -112,24 +138,34 @@ class Keyspace:
     def pattern_names(self) -> list[str]:
         return [p.name for p in self.patterns]
 
-    def match(self, key: str) -> KeyMatch | None:
+    @classmethod
+    def from_document(cls, doc: YamlDocument, name: str, build: Builder[P]) -> Self:
+        """The keyspace of a file read by :func:`read_keyspace_file`, each pattern made by ``build``."""
+        return cls(
+            name=name,
+            file=doc.display,
+            description=doc.data["description"],
+            unknown_keys_allowed=doc.data["unknown_keys"] == "allowed",
+            patterns=build_patterns(doc, build),
+        )
+
+    def match(self, key: str) -> KeyMatch[P] | None:
         """The pattern ``key`` belongs to, or None if it fits no pattern's literal text.
 
         Of several fitting patterns, one whose placeholders all parse wins, then the most specific.
         """
-        best: KeyMatch | None = None
+        best: KeyMatch[P] | None = None
         for pattern in self.patterns:
             placeholders = pattern.key.match(key)
             if placeholders is None:
                 continue
-            candidate = KeyMatch(pattern, placeholders)
-            if best is None or _rank(candidate) > _rank(best):
-                best = candidate
+            if best is None or (placeholders.ok, pattern.key.specificity) > (best.ok, best.pattern.key.specificity):
+                best = KeyMatch(pattern, placeholders)
         return best
 
 
-def _rank(match: KeyMatch) -> tuple[bool, int]:
-    return (match.ok, match.pattern.key.specificity)
+class Keyspace(PatternSet[Pattern]):
+    """What one KV namespace may hold."""
 
 
 def available_keyspaces(root: Path) -> list[str]:
@@ -144,6 +180,19 @@ def load_keyspaces(root: Path, names: Iterable[str]) -> dict[str, Keyspace]:
 
 def load_keyspace(root: Path, name: str) -> Keyspace:
     """Load ``keyspaces/<name>.yaml``, validate it (kvstack/schemas/keyspace.schema.json), compile its patterns."""
+    doc = read_keyspace_file(root, name)
+    data: dict[str, Any] = doc.data
+    if data.get("kind") == "redis":
+        raise doc.error(
+            f"keyspace {name} is a Redis keyspace (`kind: redis`); a KV binding cannot use it",
+            ["kind"],
+            hint="name a KV keyspace in the binding; Redis keyspaces belong to `stores` of kind upstash",
+        )
+    return Keyspace.from_document(doc, name, _pattern)
+
+
+def read_keyspace_file(root: Path, name: str, *, kind: str = "") -> YamlDocument:
+    """``keyspaces/<name>.yaml`` read and valid against its schema; every schema problem raised at its line."""
     relpath = f"{KEYSPACE_DIR}/{name}.yaml"
     path = root / relpath
     if not path.is_file():
@@ -151,7 +200,7 @@ def load_keyspace(root: Path, name: str) -> Keyspace:
         raise CatalogError(
             f"keyspace {name!r} has no file",
             file=relpath,
-            hint=f"create {relpath} (see kvstack/schemas/keyspace.schema.json) or use one of: {known}",
+            hint=f"create {relpath}{kind} (see kvstack/schemas/keyspace.schema.json) or use one of: {known}",
         )
     doc = read_yaml(path, relpath)
     errors = sorted(
@@ -160,79 +209,75 @@ def load_keyspace(root: Path, name: str) -> Keyspace:
     )
     if errors:
         raise _every([doc.error(describe_error(error), list(error.absolute_path)) for error in errors])
-    data: dict[str, Any] = doc.data
-    if data.get("kind") == "redis":
-        raise doc.error(
-            f"keyspace {name} is a Redis keyspace (`kind: redis`); a KV binding cannot use it",
-            ["kind"],
-            hint="name a KV keyspace in the binding; Redis keyspaces belong to `stores` of kind upstash",
-        )
-    built: list[Pattern] = []
+    return doc
+
+
+def build_patterns(doc: YamlDocument, build: Builder[P]) -> tuple[P, ...]:
+    """Each pattern of ``doc`` built by ``build``, keys distinct; every pattern's problem raised together."""
+    built: list[P] = []
     problems: list[CatalogError] = []
-    for pname, spec in data["patterns"].items():
+    for name, spec in doc.data["patterns"].items():
         try:
-            built.append(_pattern(doc, pname, spec))
+            built.append(build(doc, name, spec))
         except CatalogError as error:
             problems.append(error)
-    patterns = tuple(built)
-    try:
-        _check_distinct(doc, patterns)
-    except CatalogError as error:
-        problems.append(error)
+    seen: dict[str, str] = {}
+    for pattern in built:
+        if pattern.key.text in seen:
+            twice = f"key {pattern.key.text!r} is declared twice (patterns {seen[pattern.key.text]} and {pattern.name})"
+            problems.append(doc.error(twice, ["patterns", pattern.name, "key"]))
+        seen.setdefault(pattern.key.text, pattern.name)
     if problems:
         raise _every(problems)
-    return Keyspace(
-        name=name,
-        file=relpath,
-        description=data["description"],
-        unknown_keys_allowed=data["unknown_keys"] == "allowed",
-        patterns=patterns,
-    )
+    return tuple(built)
 
 
 def _every(problems: list[CatalogError]) -> CatalogError:
     return problems[0] if len(problems) == 1 else CatalogProblems(problems)
 
 
+def key_pattern(doc: YamlDocument, text: str, where: list[str | int]) -> KeyPattern:
+    """``text`` compiled as a key pattern, or a CatalogError at ``where``."""
+    try:
+        return KeyPattern(text)
+    except ValueError as exc:
+        raise doc.error(str(exc), where) from exc
+
+
+def ttl_policy(doc: YamlDocument, spec: Mapping[str, Any], where: list[str | int]) -> TtlPolicy:
+    """A pattern's ``ttl`` with its bounds checked."""
+    ttl = TtlPolicy(spec["policy"], spec.get("min"), spec.get("max"))
+    if ttl.policy == "forbidden" and (ttl.min is not None or ttl.max is not None):
+        raise doc.error("a pattern without TTL has no TTL bounds", where, hint="remove min/max")
+    if ttl.min is not None and ttl.max is not None and ttl.min > ttl.max:
+        raise doc.error(f"TTL min {ttl.min} s is above max {ttl.max} s", where)
+    return ttl
+
+
+def value_spec(doc: YamlDocument, spec: Mapping[str, Any], where: list[str | int]) -> ValueSpec:
+    """A value's spec: its JSON Schema, or a regex the whole text must match; ECMA-262 patterns either way."""
+    if "regex" in spec:
+        if spec["format"] != "text":
+            raise doc.error("a regex applies to text values", [*where, "regex"], hint="use `format: text`")
+        # JSON Schema's `pattern` searches; the whole text must match (`$` is the very end in ECMA-262).
+        schema: Mapping[str, Any] = {"type": "string", "pattern": f"^(?:{spec['regex']})$"}
+    else:
+        schema = spec["schema"]
+    try:
+        value_validator = ecma_validator(dict(schema))
+    except SchemaError as exc:
+        if "regex" in spec:
+            raise doc.error(f"not a valid regular expression: {exc.message}", [*where, "regex"]) from exc
+        raise doc.error(f"not a valid JSON Schema: {exc.message}", [*where, "schema", *exc.absolute_path]) from exc
+    return ValueSpec(format=spec["format"], schema=schema, max_bytes=spec.get("max_bytes"), validator=value_validator)
+
+
 def _pattern(doc: YamlDocument, name: str, spec: dict[str, Any]) -> Pattern:
     where: list[str | int] = ["patterns", name]
-    try:
-        key = KeyPattern(spec["key"])
-    except ValueError as exc:
-        raise doc.error(str(exc), [*where, "key"]) from exc
-    ttl_spec = spec["ttl"]
-    ttl = TtlPolicy(ttl_spec["policy"], ttl_spec.get("min"), ttl_spec.get("max"))
-    if ttl.policy == "forbidden" and (ttl.min is not None or ttl.max is not None):
-        raise doc.error("a pattern without TTL has no TTL bounds", [*where, "ttl"], hint="remove min/max")
-    if ttl.min is not None and ttl.max is not None and ttl.min > ttl.max:
-        raise doc.error(f"TTL min {ttl.min} s is above max {ttl.max} s", [*where, "ttl"])
-    value_spec = spec["value"]
-    schema = value_spec["schema"]
-    try:
-        value_validator = ecma_validator(schema)
-    except SchemaError as exc:
-        path = [*where, "value", "schema", *exc.absolute_path]
-        raise doc.error(f"not a valid JSON Schema: {exc.message}", path) from exc
     return Pattern(
         name=name,
-        key=key,
+        key=key_pattern(doc, spec["key"], [*where, "key"]),
         description=spec.get("description", ""),
-        ttl=ttl,
-        value=ValueSpec(
-            format=value_spec["format"],
-            schema=schema,
-            max_bytes=value_spec.get("max_bytes"),
-            validator=value_validator,
-        ),
+        ttl=ttl_policy(doc, spec["ttl"], [*where, "ttl"]),
+        value=value_spec(doc, spec["value"], [*where, "value"]),
     )
-
-
-def _check_distinct(doc: YamlDocument, patterns: tuple[Pattern, ...]) -> None:
-    seen: dict[str, str] = {}
-    for pattern in patterns:
-        if pattern.key.text in seen:
-            raise doc.error(
-                f"key {pattern.key.text!r} is declared twice (patterns {seen[pattern.key.text]} and {pattern.name})",
-                ["patterns", pattern.name, "key"],
-            )
-        seen[pattern.key.text] = pattern.name

@@ -124,7 +124,9 @@ def _up(
         knobs=knobs.__dict__.copy(),
     )
     try:
-        specs = _stage_tree(catalog, folder / "tree", state, progress)
+        # Before staging: the store apps' .dev.vars hold its URL (a new port each `up`).
+        store_secrets = _start_upstash(root, catalog, state, knobs, progress)
+        specs = _stage_tree(catalog, folder / "tree", state, progress, store_secrets)
 
         def start(views: list[AppSpec]) -> LocalRuntime:
             running = ", ".join(view.name for view in views) or "no app (the storage worker only)"
@@ -160,7 +162,7 @@ def _up(
             stack,
             api_url=state.api_url,
             token=token,
-            secret_config=_start_upstash(root, catalog, state, knobs, progress),
+            secret_config=store_secrets,
         )
         _point_apps_at(stack_output, {spec.name: app_url(runtime_port, spec.name) for spec in specs})
         atomic_write_text(
@@ -305,15 +307,21 @@ def _point_apps_at(stack_output: dict[str, Any], urls: Mapping[str, str]) -> Non
         app["url"] = urls.get(name)
 
 
-def _stage_tree(catalog: Catalog, tree: Path, state: LocalState, progress: Progress) -> list[AppSpec]:
+def _stage_tree(
+    catalog: Catalog, tree: Path, state: LocalState, progress: Progress, store_secrets: Mapping[str, str] | None
+) -> list[AppSpec]:
     """Decide what runs for each app, say it (one line per app), stage their folders; the specs that run."""
+    from kvstack.local.store_apps import plan_store_runs, stage_store_runs
+
     wrangler_command()  # no wrangler, no runtime: say so (run `kvstack local install`) before anything starts
     runs = plan_runs(catalog, tree)
-    for run in runs:
+    store_runs = plan_store_runs(catalog, tree, runs)
+    for run in [*runs, *store_runs]:
         progress(run.line)
-    state.runs = {run.app: run.line for run in runs}
+    state.runs = {run.app: run.line for run in [*runs, *store_runs]}
     stage_runs(runs, catalog)
-    return [run.spec for run in runs if run.spec is not None]
+    stage_store_runs(store_runs, catalog, store_secrets)
+    return [run.spec for run in [*runs, *store_runs] if run.spec is not None]
 
 
 def _last_view(spec: AppSpec) -> AppSpec | None:

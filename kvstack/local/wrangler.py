@@ -20,7 +20,10 @@ from pathlib import Path
 from kvstack.errors import LocalCloudflareError
 from kvstack.local.loopback import answer, loopback_client
 
+LINEAR_REGEXP_FLAG = "--default-to-experimental-regexp-engine"
+
 __all__ = [
+    "LINEAR_REGEXP_FLAG",
     "WranglerProcess",
     "free_port",
     "node_environment",
@@ -65,6 +68,13 @@ def node_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     env.setdefault("CLOUDFLARE_CF_FETCH_ENABLED", "false")
     env.setdefault("NO_COLOR", "1")
     env.setdefault("FORCE_COLOR", "0")
+    # Miniflare's explorer checks a base64 value with a backtracking regex that overflows V8's regexp stack
+    # past ~2 MiB of text (a binary value over 1.5 MiB with an expiry answered "Maximum call stack size
+    # exceeded"); V8's linear-time engine matches the same language without that stack. Miniflare hands
+    # MINIFLARE_WORKERD_V8_FLAGS to workerd; a user's own flags are kept.
+    flags = env.get("MINIFLARE_WORKERD_V8_FLAGS", "").split()
+    if LINEAR_REGEXP_FLAG not in flags:
+        env["MINIFLARE_WORKERD_V8_FLAGS"] = " ".join([*flags, LINEAR_REGEXP_FLAG])
     if extra:
         env.update(extra)
     return env

@@ -82,7 +82,12 @@ class Target(ABC):
         """The Cloudflare API of this target with its token (or ``token``); ``settings`` are ApiSettings fields."""
         from kvstack.cloudflare import ApiSettings, connect
 
-        settings = {"account_id": self.account_id(), "base_url": self.api_url(), **settings}
+        settings = {
+            "account_id": self.account_id(),
+            "base_url": self.api_url(),
+            "token_source": self.token_source,  # named when the API refuses the token (fail fast)
+            **settings,
+        }
         return connect(token or self.api_token(), ApiSettings(**settings))
 
     def role_token(self, role: str) -> str:

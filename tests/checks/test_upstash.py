@@ -4,11 +4,14 @@ The store holds what the energy app writes (through the REST API with the read/w
 client does). Each defect is planted as a user's mistake would happen, through the same API, and reverted:
 an unprefixed key, a `prod:` key of the wrong type, a hash field whose JSON breaks its schema, a registry
 that is not an int array, a composite missing a fanned-out point, a read-only token that can write (the
-local ACL user given every command), a smoke key left behind. Then the verdicts under seeded faults.
+local ACL user given every command), a smoke key left behind; and through the energy app's own source
+(wrangler reloads it), an app that does not fan out, writes under its own prefix instead of the test one,
+or never invalidates a username: the energy flow fails on each. Then the verdicts under seeded faults.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Callable, Iterator
@@ -19,6 +22,7 @@ import httpx
 import pytest
 
 from checks.context import CheckOptions, build_context
+from checks.resources import poll
 from checks.runner import RunOutcome, run_checks
 from kvstack.local import control
 from kvstack.local.state import LocalState
@@ -35,6 +39,7 @@ CHECKS = {
     "fan-out": "test_store_fan_out_reaches_every_subscribing_composite",
     "read-only": "test_store_read_only_token_cannot_write",
     "smoke": "test_store_smoke_flow_under_the_test_prefix_leaves_no_residue",
+    "energy": "test_energy_flow_posts_a_reading_that_fans_out_and_leaves_no_residue",
 }
 READ_ONLY_RULES = ["resetchannels", "&*", "-@all", "+@read", "+ping", "+echo", "-keys"]
 
@@ -50,6 +55,10 @@ class Store:
     root: Path
     state: LocalState
     writer: UpstashRest
+
+    def residue(self) -> list[str]:
+        """Keys of the flows' test system ids under any prefix (the store is small: KEYS is fine here)."""
+        return sorted(self.writer.command("KEYS", "*9999[89]*"))
 
     def run(self) -> RunOutcome:
         context = build_context(CheckOptions(stack="dev", root=self.root, local=True, only=("upstash",)))
@@ -130,9 +139,11 @@ def test_a_healthy_store_passes_every_upstash_check(store: Store) -> None:
             f"{CHECKS['isolation']}[energy-cache (dev:)]",
             f"{CHECKS['read-only']}[energy-cache (dev:)]",
             f"{CHECKS['smoke']}[energy-cache (dev:)]",
+            f"{CHECKS['energy']}[energy-cache (dev:)]",
         ]
     )
     assert outcome.exit_code == 0
+    assert store.residue() == []
 
 
 Plant = Callable[[Store], None]
@@ -203,6 +214,63 @@ def test_each_planted_defect_is_caught_by_its_check_and_only_by_it(store: Store,
     assert list(found) == [check], found
     assert message in found[check]
     assert failures(store.run()) == {}
+
+
+def _energy_app_changed(store: Store, old: str, new: str) -> contextlib.AbstractContextManager[None]:
+    """The staged energy app's worker.js with ``old`` replaced by ``new`` (a user's bug), while it runs."""
+    source = store.root / ".kvstack/local/tree/apps/energy/worker.js"
+    health = f"{store.state.apps['energy']}/health"
+
+    def runs(marker: str | None) -> bool:
+        try:
+            return bool(httpx.get(health, timeout=5).json().get("environment") == marker)
+        except (httpx.HTTPError, ValueError):  # wrangler is reloading it
+            return False
+
+    @contextlib.contextmanager
+    def changed() -> Iterator[None]:
+        original = source.read_text()
+        assert old in original
+        marker = "environment: env.APP_ENV ?? null,"
+        source.write_text(original.replace(old, new).replace(marker, 'environment: "planted",'))
+        try:
+            poll("energy running its changed worker.js", lambda: runs("planted"), bool, window=90)
+            yield
+        finally:
+            source.write_text(original)
+            poll("energy running its own worker.js again", lambda: runs(None), bool, window=90)
+
+    return changed()
+
+
+APP_DEFECTS = {
+    "app not fanning out": (
+        "const keys = [id, ...composites]",
+        "const keys = [id]",
+        "read back the composite (the fan-out)",
+    ),
+    "app writing under its own prefix, not the test one": (
+        "return { namespace: asked, test: true };",
+        "return { namespace: env.KV_NAMESPACE, test: true };",
+        "residue: dev:latest:system:99999 — the app wrote a key of the flow outside test:",
+    ),
+    "app never invalidating a username": (
+        "const deleted = await redis.del(key);",
+        "const deleted = 1;",
+        "is still in the store",
+    ),
+}
+
+
+@pytest.mark.parametrize("defect", list(APP_DEFECTS))
+def test_each_planted_app_defect_fails_the_energy_flow_and_leaves_no_residue(store: Store, defect: str) -> None:
+    old, new, message = APP_DEFECTS[defect]
+    with _energy_app_changed(store, old, new):
+        found = failures(store.run())
+    check = f"{CHECKS['energy']}[energy-cache (dev:)]"
+    assert list(found) == [check], found
+    assert message in found[check]
+    assert store.residue() == []
 
 
 def test_verdicts_are_identical_under_seeded_faults(store: Store) -> None:

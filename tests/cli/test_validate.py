@@ -181,3 +181,64 @@ def test_validate_lists_every_problem_each_with_file_and_line(
     assert code == 2
     assert err.count(f"{KEYSPACE}:") == 2
     assert "keyspace 'codex-cache' of codex.CACHE_KV has no file" in err
+
+
+# --- Redis keyspaces of stores: validated as strictly as KV keyspaces ----------------------------------
+
+ENERGY = "keyspaces/energy.yaml"
+
+
+def line_of(path: Path, text: str) -> int:
+    """The last line holding ``text`` (an edit replaces the first occurrence of what it changes)."""
+    return max(i for i, t in enumerate(path.read_text().splitlines(), 1) if text in t)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("    type: hash\n", "    type: hashmap\n", "'hashmap' is not one of 'string', 'hash', 'list', 'set', 'zset'"),
+        ('regex: "^user_[A-Za-z0-9]+$"', 'regex: "^user_[A-Za-z0-9+$"', "not a valid regular expression"),
+        ("ttl: {policy: optional, max: 86400}", "ttl: {policy: forbidden, max: 86400}", "has no TTL bounds"),
+        ('key: "username:{username}"', 'key: "username:{username:float}"', "does not match"),
+        ('key: "username:{username}"', 'key: "latest:system:{systemId:int}"', "is declared twice"),
+        ("items: {type: integer}", "items: {type: integr}", "not a valid JSON Schema"),
+        ("unknown_keys: forbidden", "unknown_keys: never", "'never' is not one of 'allowed', 'forbidden'"),
+    ],
+    ids=["unknown-type", "bad-regex", "ttl-bounds-without-ttl", "bad-placeholder", "key-twice", "bad-schema",
+         "unknown-keys-never"],
+)  # fmt: skip
+def test_an_invalid_redis_keyspace_of_a_store_exits_2_with_its_line(
+    project: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, message: str
+) -> None:
+    edit(project / ENERGY, old, new)
+    code, err = validate(project, capsys)
+    assert code == 2, err
+    assert f"{ENERGY}:{line_of(project / ENERGY, new.strip())}:" in err
+    assert message in err
+
+
+def test_a_store_whose_keyspace_has_no_file_or_is_a_kv_one_exits_2_at_the_store(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / ENERGY).unlink()
+    code, err = validate(project, capsys)
+    assert code == 2
+    assert f"Pulumi.yaml:{line_of(project / 'Pulumi.yaml', 'keyspace: energy')}:" in err
+    assert "keyspace 'energy' of store energy-cache has no file keyspaces/energy.yaml" in err
+    edit(project / "Pulumi.yaml", "keyspace: energy", "keyspace: chart")
+    code, err = validate(project, capsys)
+    assert code == 2
+    assert "keyspaces/chart.yaml" in err
+    assert "an Upstash store needs `kind: redis`" in err
+
+
+def test_every_problem_of_a_redis_keyspace_is_listed_with_its_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(project / ENERGY, 'regex: "^user_[A-Za-z0-9]+$"', 'regex: "^user_[A-Za-z0-9+$"')
+    edit(project / ENERGY, "items: {type: integer}", "items: {type: integr}")
+    code, err = validate(project, capsys)
+    assert code == 2
+    assert f"{ENERGY}:{line_of(project / ENERGY, 'regex:')}:" in err
+    assert f"{ENERGY}:{line_of(project / ENERGY, 'items:')}:" in err
+    assert "2 problems:" in err

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kvstack.errors import CatalogError
+from kvstack.errors import CatalogError, CatalogProblems
 from kvstack.keyspace import load_keyspace
 from kvstack.keyspace.redis import RedisKeyspace, load_redis_keyspace
 
@@ -117,3 +117,25 @@ def test_a_malformed_redis_keyspace_is_refused_with_file_line_and_rule(
     assert expected in str(caught.value)
     assert caught.value.file == "keyspaces/energy.yaml"
     assert caught.value.line is not None
+
+
+def test_every_problem_of_a_redis_keyspace_is_raised_each_at_its_line(tmp_path: Path) -> None:
+    document = _energy_doc()
+    document["patterns"]["username"]["value"].update(regex="user_(")
+    document["patterns"]["subscriptions-system"]["ttl"].update(max=60)
+    (tmp_path / "keyspaces").mkdir()
+    (tmp_path / "keyspaces" / "energy.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    with pytest.raises(CatalogProblems) as caught:
+        load_redis_keyspace(tmp_path, "energy")
+    problems = caught.value.problems
+    assert [p.yaml_path for p in problems] == ["patterns.subscriptions-system.ttl", "patterns.username.value.regex"]
+    assert all(p.line is not None for p in problems)
+
+
+def test_a_redis_regex_is_an_ecma_262_one_matching_the_whole_text(tmp_path: Path) -> None:
+    document = _energy_doc()
+    document["patterns"]["username"]["value"].update(regex="(?P<id>user_[a-z]+)")  # Python-only named group
+    (tmp_path / "keyspaces").mkdir()
+    (tmp_path / "keyspaces" / "energy.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    with pytest.raises(CatalogError, match="not a valid regular expression"):
+        load_redis_keyspace(tmp_path, "energy")

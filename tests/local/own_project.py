@@ -2,7 +2,8 @@
 
 Nothing of the seed: its own catalog (Pulumi.yaml + Pulumi.dev.yaml), its own keyspace, and ``apps/notes/``
 holding ``wrangler.toml`` and ``src/index.js``, which imports ``./store.js`` (a relative import that only
-resolves where the app's sources are) and writes through its ``NOTES_KV`` binding.
+resolves where the app's sources are), which imports ``notes-lib`` from the app's own ``node_modules``;
+it writes through its ``NOTES_KV`` binding.
 """
 
 from __future__ import annotations
@@ -97,8 +98,10 @@ id = "REPLACE_ME"
 """
 
 _STORE_JS = """\
+import { LIBRARY } from "notes-lib";
+
 export const PREFIX = "note:";
-export const WHERE = "apps/notes/src/store.js";
+export const WHERE = `apps/notes/src/store.js with ${LIBRARY}`;
 
 export async function save(kv, id, text) {
   await kv.put(PREFIX + id, JSON.stringify({ text }));
@@ -150,4 +153,8 @@ def write_project(root: Path, *, notes: bool = True, main: str = "src/index.js",
         (app / "wrangler.toml").write_text(WRANGLER.replace("{main}", main))
         (app / "src" / "index.js").write_text(INDEX_JS)
         (app / "src" / "store.js").write_text(_STORE_JS)
+        library = app / "node_modules" / "notes-lib"  # a package only the app's own node_modules holds
+        library.mkdir(parents=True, exist_ok=True)
+        (library / "package.json").write_text('{"name": "notes-lib", "version": "1.0.0", "main": "index.js"}\n')
+        (library / "index.js").write_text('export const LIBRARY = "notes-lib from node_modules";\n')
     return root

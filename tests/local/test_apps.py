@@ -18,7 +18,7 @@ from kvstack.workers import REFERENCE_APPS_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 
-REFERENCE_APPS = ["codex", "dubai-app-front", "pickmyclass"]
+REFERENCE_APPS = ["codex", "dubai-app-front", "energy", "pickmyclass"]
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -66,7 +66,8 @@ def test_pickmyclass_declares_its_cron() -> None:
 def test_no_committed_wrangler_file_holds_a_secret() -> None:
     for path in REFERENCE_APPS_DIR.glob("*/wrangler.*"):
         text = path.read_text()
-        for secret in ("WEBHOOK_SECRET", "LOGIN_PASSWORD", "LOGIN_USER", "TRUSTED_CLIENT_HEADER"):
+        secrets = ("WEBHOOK_SECRET", "LOGIN_PASSWORD", "LOGIN_USER", "TRUSTED_CLIENT_HEADER", "KV_REST_API_TOKEN")
+        for secret in secrets:
             assert f"{secret} =" not in text, f"{path} sets {secret}"
             assert f'"{secret}":' not in text, f"{path} sets {secret}"
 
@@ -86,7 +87,7 @@ def test_stage_copies_the_apps_and_keeps_an_existing_dev_vars(tmp_path: Path) ->
 def test_staging_an_unknown_app_names_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(LocalCloudflareError, match="no reference app named chatchonk-api") as caught:
         stage_reference_apps(tmp_path, ["chatchonk-api"])
-    assert "codex, dubai-app-front, pickmyclass" in str(caught.value)
+    assert "codex, dubai-app-front, energy, pickmyclass" in str(caught.value)
 
 
 def test_dev_vars_file_is_private_and_quoted(tmp_path: Path) -> None:

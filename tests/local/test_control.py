@@ -81,7 +81,7 @@ def test_status_json_lists_the_api_the_account_and_every_wrangler_app(
     _, _, status = project
     assert status["account_id"] == ACCOUNT
     assert status["stack"] == "dev"
-    assert set(status["apps"]) == {"dubai-app-front", "pickmyclass", "codex"}
+    assert set(status["apps"]) == {"dubai-app-front", "pickmyclass", "codex", "energy"}
     assert {p["role"] for p in status["processes"]} == {"api", "runtime", "redis", "upstash"}
     assert all(p["alive"] for p in status["processes"])
 

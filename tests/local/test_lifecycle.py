@@ -5,6 +5,7 @@ Each test plants what a user's machine does: `kill -9` of a pid, a second comman
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -69,3 +70,56 @@ def test_after_kill_9_of_the_runtime_down_stops_wrangler_and_workerd_and_up_repa
     assert group_members(new_runtime.pid) == []
     assert not port_answers(new_runtime.port)
     assert LocalState.load(root) is not None
+
+
+def _status(root: Path) -> tuple[int, dict[str, bool]]:
+    """`kvstack local status --json`: its exit code and whether each recorded process is alive."""
+    result = run_kvstack("local", "status", "--json", "--root", str(root))
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, {p["name"]: p["alive"] for p in json.loads(result.stdout)["processes"]}
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_with_the_api_killed_status_says_it_is_dead_and_up_starts_it_again(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    state = control.up(root, "dev")
+    try:
+        api = next(p for p in state.processes if p.role == "api")
+        os.kill(api.pid, signal.SIGKILL)
+        code, alive = _status(root)
+        assert (code, alive["api"], alive["runtime"]) == (1, False, True)
+
+        repaired = control.up(root, "dev", progress=print)  # was: "the local Cloudflare is already running"
+        new_api = next(p for p in repaired.processes if p.role == "api")
+        assert port_answers(new_api.port)
+        assert _status(root)[0] == 0
+    finally:
+        control.down(root)
+
+
+def test_with_workerd_killed_status_says_the_runtime_is_dead_and_up_starts_it_again(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    state = control.up(root, "dev")
+    try:
+        runtime = next(p for p in state.processes if p.role == "runtime")
+        workerd = [pid for pid in group_members(runtime.pid) if "workerd" in _command_line(pid)]
+        assert workerd, "wrangler runs workerd in its process group"
+        for pid in workerd:
+            os.kill(pid, signal.SIGKILL)
+        assert group_members(runtime.pid), "the rest of the runtime's group outlives workerd"
+        code, alive = _status(root)  # was: all alive (the recorded wrangler pid still runs)
+        assert (code, alive["runtime"], alive["api"]) == (1, False, True)
+
+        repaired = control.up(root, "dev", progress=print)
+        new_runtime = next(p for p in repaired.processes if p.role == "runtime")
+        assert port_answers(new_runtime.port)
+        assert group_members(runtime.pid) == [], "what was left of the dead runtime is stopped"
+        assert _status(root)[0] == 0
+    finally:
+        control.down(root)

@@ -30,7 +30,7 @@ class Project:
     def pulumi_calls(self) -> list[str]:
         return self.calls.read_text().splitlines() if self.calls.exists() else []
 
-    def kvstack(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    def kvstack(self, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
         """`kvstack ARGS` in the project, with only the stand-in `pulumi` and the system tools on PATH."""
         base = {k: v for k, v in os.environ.items() if not k.startswith(("KVSTACK_", "CLOUDFLARE_"))}
         base["PATH"] = f"{self.bin}:/usr/bin:/bin"
@@ -41,7 +41,7 @@ class Project:
             text=True,
             env={**base, **env},
             check=False,
-            timeout=300,
+            timeout=timeout,  # a generous bound: a run that hangs fails the test instead of the suite
         )
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+from typing import Any
 
+from tests.cloudflare.failing_apis import ErrorApi, unused_port_url
 from tests.fakecloudflare import TOKEN, FakeCloudflare
 from tests.targets.conftest import CLOUD_ID, Project
 
@@ -65,3 +68,83 @@ def test_the_local_cloudflares_outputs_file_is_refused_for_the_real_target(proje
     assert "is the local Cloudflare's state" in result.stderr
     assert "--local" in result.stderr
     assert project.pulumi_calls() == []
+
+
+def _error_of(result: subprocess.CompletedProcess[str]) -> str:
+    """The command's closing error (message and hint): what stderr says after its last `error:`."""
+    return result.stderr[result.stderr.rindex("error:") :]
+
+
+def _report(project: Project) -> dict[str, Any]:
+    return dict(json.loads((project.root / "reports" / "check-dev.json").read_text()))
+
+
+def test_check_against_an_unreachable_api_ends_at_its_first_request_with_exit_2(project: Project) -> None:
+    url = unused_port_url()
+    result = project.kvstack("check", "--stack", "dev", timeout=120, CLOUDFLARE_API_TOKEN="t", KVSTACK_API_URL=url)
+    assert result.returncode == 2, result.stderr
+    error = _error_of(result)
+    assert f"could not reach the Cloudflare API at {url}" in error
+    assert "ConnectError" in error
+    assert "--api-url" in error
+    assert "CLOUDFLARE_API_TOKEN" in error
+    report = _report(project)
+    assert report["exit_code"] == 2
+    assert report["spent"]["api_requests"] == 1, "the first request ended the run: no retry, no other check"
+    assert report["summary"]["total"] == 1
+    declared = sum(row["declared"] for row in report["coverage"])
+    assert sum(row["not_run"] for row in report["coverage"]) == declared - 1, "no check ran after the first"
+    assert "0 passed, 0 failed, 1 errors" in result.stdout, "the summary is printed before the error"
+
+
+def test_check_with_a_refused_token_ends_at_its_first_request_with_exit_2(project: Project) -> None:
+    with ErrorApi(401, 10000) as api:
+        result = project.kvstack(
+            "check", "--stack", "dev", timeout=120, CLOUDFLARE_API_TOKEN="not-the-token", KVSTACK_API_URL=api.base_url
+        )
+    assert result.returncode == 2, result.stderr
+    error = _error_of(result)
+    assert f"the Cloudflare API at {api.base_url} refused the token from CLOUDFLARE_API_TOKEN" in error
+    assert "HTTP 401: 10000 Authentication error" in error
+    assert "set CLOUDFLARE_API_TOKEN to a valid token" in error
+    assert "not-the-token" not in result.stdout + result.stderr
+    assert len(api.requests) == 1, f"requests after the token was refused: {api.requests}"
+    report = _report(project)
+    assert report["exit_code"] == 2
+    assert report["summary"]["total"] == 1
+    assert "0 passed, 0 failed, 1 errors" in result.stdout
+
+
+def test_check_ends_at_its_deadline_when_the_api_keeps_failing(project: Project) -> None:
+    with ErrorApi(503, 7000, "Service unavailable", max_requests=100) as api:
+        result = project.kvstack(
+            "check", "--stack", "dev", timeout=120, CLOUDFLARE_API_TOKEN="t", KVSTACK_API_URL=api.base_url,
+            KVSTACK_TIMEOUT="5",
+        )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    # Where the deadline falls (between a 503's retries, or between checks) depends on the machine's speed.
+    error = _error_of(result)
+    assert "the run's deadline of 5 s passed" in error
+    assert "--timeout (KVSTACK_TIMEOUT)" in error
+    assert len(api.requests) < 100, "the run stopped retrying at its deadline"
+    assert _report(project)["exit_code"] == 2
+
+
+def test_audit_against_an_unreachable_api_ends_at_its_first_request_with_exit_2(project: Project) -> None:
+    url = unused_port_url()
+    result = project.kvstack("audit", "--stack", "dev", timeout=120, CLOUDFLARE_API_TOKEN="t", KVSTACK_API_URL=url)
+    assert result.returncode == 2, result.stderr
+    error = _error_of(result)
+    assert f"could not reach the Cloudflare API at {url}" in error
+    assert "CLOUDFLARE_API_TOKEN" in error
+
+
+def test_audit_with_a_refused_token_ends_at_its_first_request_with_exit_2(project: Project) -> None:
+    with ErrorApi(401, 10000) as api:
+        result = project.kvstack(
+            "audit", "--stack", "dev", timeout=120, CLOUDFLARE_API_TOKEN="not-the-token", KVSTACK_API_URL=api.base_url
+        )
+    assert result.returncode == 2, result.stderr
+    assert "refused the token from CLOUDFLARE_API_TOKEN" in _error_of(result)
+    assert "not-the-token" not in result.stdout + result.stderr
+    assert len(api.requests) <= 8, f"at most one request per worker in flight: {api.requests}"

@@ -16,12 +16,12 @@ import secrets
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from kvstack.local.api.auth import authenticate
 from kvstack.local.api.context import Context, context_of
 from kvstack.local.api.envelope import ApiError, success
 from kvstack.local.api.limits import CODE_AUTH, CODE_BAD_REQUEST
+from kvstack.local.api.routing import resource
 from kvstack.local.api.shapes import Knobs as KnobChanges
 from kvstack.local.api.shapes import ScriptRegistration, SinceQuery
 from kvstack.local.api.store import now_rfc3339
@@ -96,10 +96,7 @@ async def clear_requests(request: Request) -> Response:
 
 
 routes = [
-    Route("/__kvstack/scripts/{name}", put_script, methods=["PUT"]),
-    Route("/__kvstack/scripts/{name}", delete_script, methods=["DELETE"]),
-    Route("/__kvstack/knobs", get_knobs, methods=["GET"]),
-    Route("/__kvstack/knobs", put_knobs, methods=["PUT"]),
-    Route("/__kvstack/requests", get_requests, methods=["GET"]),
-    Route("/__kvstack/requests", clear_requests, methods=["DELETE"]),
+    *resource("/__kvstack/scripts/{name}", PUT=put_script, DELETE=delete_script),
+    *resource("/__kvstack/knobs", GET=get_knobs, PUT=put_knobs),
+    *resource("/__kvstack/requests", GET=get_requests, DELETE=clear_requests),
 ]

@@ -9,12 +9,12 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from kvstack.local.api import storage
 from kvstack.local.api.context import Context, context_of
 from kvstack.local.api.envelope import ApiError, paged, success
 from kvstack.local.api.limits import CODE_BAD_LIMIT, CODE_DUPLICATE_TITLE, NAMESPACE_PER_PAGE_MAX
+from kvstack.local.api.routing import resource
 from kvstack.local.api.shapes import KeyListQuery, NamespaceCreate, NamespaceListQuery, NamespaceRename
 from kvstack.local.api.store import new_id
 from kvstack.local.api.validation import parse_body, parse_query
@@ -110,10 +110,7 @@ async def list_keys(request: Request) -> Response:
 
 
 routes = [
-    Route(BASE, list_namespaces, methods=["GET"]),
-    Route(BASE, create_namespace, methods=["POST"]),
-    Route(BASE + "/{namespace_id}", get_namespace, methods=["GET"]),
-    Route(BASE + "/{namespace_id}", rename_namespace, methods=["PUT"]),
-    Route(BASE + "/{namespace_id}", delete_namespace, methods=["DELETE"]),
-    Route(BASE + "/{namespace_id}/keys", list_keys, methods=["GET"]),
+    *resource(BASE, GET=list_namespaces, POST=create_namespace),
+    *resource(BASE + "/{namespace_id}", GET=get_namespace, PUT=rename_namespace, DELETE=delete_namespace),
+    *resource(BASE + "/{namespace_id}/keys", GET=list_keys),
 ]

@@ -12,11 +12,11 @@ from typing import Any
 from cloudflare.types.pages.project import BuildConfig, Source
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from kvstack.local.api.context import context_of
 from kvstack.local.api.envelope import ApiError, paged, success
 from kvstack.local.api.limits import CODE_PROJECT_EXISTS, CODE_PROJECT_NOT_FOUND
+from kvstack.local.api.routing import resource
 from kvstack.local.api.shapes import PageQuery, ProjectCreate, ProjectEdit
 from kvstack.local.api.store import new_id, now_rfc3339
 from kvstack.local.api.validation import parse_body, parse_query, validated
@@ -159,9 +159,6 @@ async def delete_project(request: Request) -> Response:
 
 
 routes = [
-    Route(BASE, list_projects, methods=["GET"]),
-    Route(BASE, create_project, methods=["POST"]),
-    Route(BASE + "/{project_name}", get_project, methods=["GET"]),
-    Route(BASE + "/{project_name}", update_project, methods=["PATCH"]),
-    Route(BASE + "/{project_name}", delete_project, methods=["DELETE"]),
+    *resource(BASE, GET=list_projects, POST=create_project),
+    *resource(BASE + "/{project_name}", GET=get_project, PATCH=update_project, DELETE=delete_project),
 ]

@@ -19,6 +19,7 @@ from kvstack.local.api.limits import (
     CODE_TOKEN_NOT_FOUND,
     TOKEN_PER_PAGE,
 )
+from kvstack.local.api.routing import resource
 from kvstack.local.api.shapes import PageQuery, TokenBody
 from kvstack.local.api.store import hash_token, new_id, now_rfc3339
 from kvstack.local.api.validation import parse_body, parse_query, validated
@@ -234,25 +235,22 @@ async def memberships(request: Request) -> Response:
     return paged([membership], query.page, query.per_page, min_per_page=5, max_per_page=50)
 
 
+def _token_routes(base: str) -> list[Route]:
+    """User-owned and account-owned tokens answer the same routes under their own base path."""
+    return [
+        *resource(base + "/verify", GET=verify),
+        *resource(base + "/permission_groups", GET=permission_groups),
+        *resource(base, GET=list_tokens, POST=post_token),
+        *resource(base + "/{token_id}", GET=get_token, PUT=update_token, DELETE=delete_token),
+        *resource(base + "/{token_id}/value", PUT=roll_token),
+    ]
+
+
 routes = [
-    Route(USER_TOKENS + "/verify", verify, methods=["GET"]),
-    Route(ACCOUNT_TOKENS + "/verify", verify, methods=["GET"]),
-    Route(USER_TOKENS + "/permission_groups", permission_groups, methods=["GET"]),
-    Route(ACCOUNT_TOKENS + "/permission_groups", permission_groups, methods=["GET"]),
-    Route(USER_TOKENS, list_tokens, methods=["GET"]),
-    Route(ACCOUNT_TOKENS, list_tokens, methods=["GET"]),
-    Route(USER_TOKENS, post_token, methods=["POST"]),
-    Route(ACCOUNT_TOKENS, post_token, methods=["POST"]),
-    Route(USER_TOKENS + "/{token_id}", get_token, methods=["GET"]),
-    Route(ACCOUNT_TOKENS + "/{token_id}", get_token, methods=["GET"]),
-    Route(USER_TOKENS + "/{token_id}", update_token, methods=["PUT"]),
-    Route(ACCOUNT_TOKENS + "/{token_id}", update_token, methods=["PUT"]),
-    Route(USER_TOKENS + "/{token_id}", delete_token, methods=["DELETE"]),
-    Route(USER_TOKENS + "/{token_id}/value", roll_token, methods=["PUT"]),
-    Route(ACCOUNT_TOKENS + "/{token_id}/value", roll_token, methods=["PUT"]),
-    Route(ACCOUNT_TOKENS + "/{token_id}", delete_token, methods=["DELETE"]),
-    Route("/client/v4/user", user, methods=["GET"]),
-    Route("/client/v4/memberships", memberships, methods=["GET"]),
-    Route("/client/v4/accounts", accounts, methods=["GET"]),
-    Route("/client/v4/accounts/{account_id}", account, methods=["GET"]),
+    *_token_routes(USER_TOKENS),
+    *_token_routes(ACCOUNT_TOKENS),
+    *resource("/client/v4/user", GET=user),
+    *resource("/client/v4/memberships", GET=memberships),
+    *resource("/client/v4/accounts", GET=accounts),
+    *resource("/client/v4/accounts/{account_id}", GET=account),
 ]

@@ -19,7 +19,6 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from kvstack.local.api import storage
 from kvstack.local.api.context import Context, context_of
@@ -41,6 +40,7 @@ from kvstack.local.api.limits import (
     MAX_VALUE_BYTES,
     MIN_TTL,
 )
+from kvstack.local.api.routing import resource
 from kvstack.local.api.shapes import BulkGet, BulkItem, ValueWriteQuery
 from kvstack.local.api.validation import parse_body, parse_query, validated
 from kvstack.permissions import Capability
@@ -91,13 +91,18 @@ def _check_value(size: int) -> None:
         raise ApiError(413, CODE_VALUE_TOO_LARGE, f"value is {size} bytes; the limit is {MAX_VALUE_BYTES}")
 
 
-def _target(request: Request, capability: Capability) -> tuple[Context, str, str]:
+def _namespace(request: Request, capability: Capability) -> tuple[Context, str]:
+    """The context and the id of the request's namespace, once the caller may ``capability`` there."""
     context = context_of(request)
     context.authorize(request, capability)
-    namespace = context.namespace(request.path_params["namespace_id"])
+    return context, context.namespace(request.path_params["namespace_id"])["id"]
+
+
+def _target(request: Request, capability: Capability) -> tuple[Context, str, str]:
+    context, namespace = _namespace(request, capability)
     key = request.path_params["key"]
     check_key(key)
-    return context, namespace["id"], key
+    return context, namespace, key
 
 
 async def read_value(request: Request) -> Response:
@@ -157,18 +162,7 @@ async def write_value(request: Request) -> Response:
         value = await request.body()
     _check_value(len(value))
     _check_metadata(metadata)
-    item, single = storage.storage_item(key, value, expiry, metadata)
-    if item is not None:
-        await storage.write_items(context, namespace, [item])
-    elif single and not expiry:
-        await storage.write_single(context, namespace, key, value, metadata)
-        context.knobs.visibility.written(namespace, key)
-    else:
-        raise ApiError(
-            413,
-            CODE_VALUE_TOO_LARGE,
-            "a binary value above 1.5 MiB cannot carry an expiry in the local Cloudflare (Miniflare's limit)",
-        )
+    await storage.write_values(context, namespace, [storage.prepare_write(key, value, expiry, metadata)])
     return success({})
 
 
@@ -188,34 +182,26 @@ def _decoded(item: BulkItem, where: int) -> bytes:
 
 
 async def bulk_write(request: Request) -> Response:
-    context = context_of(request)
-    context.authorize(request, "kv.write")
-    namespace = context.namespace(request.path_params["namespace_id"])
+    context, namespace = _namespace(request, "kv.write")
     body = await parse_body(request, list[Any], field_codes=EXPIRY_CODES)
     if len(body) > BULK_WRITE_MAX:
         raise ApiError(400, CODE_TOO_MANY_ITEMS, f"bulk write takes at most {BULK_WRITE_MAX} items")
     entries = validated(list[BulkItem], body, field_codes=EXPIRY_CODES)
-    items = []
+    writes = []
     for where, entry in enumerate(entries):
         check_key(entry.key)
         value = _decoded(entry, where)
         _check_value(len(value))
         _check_metadata(entry.metadata)
-        item, _ = storage.storage_item(
-            entry.key, value, _expiry(entry.expiration, entry.expiration_ttl), entry.metadata
-        )
-        if item is None:
-            raise ApiError(413, CODE_VALUE_TOO_LARGE, f"body[{where}]: a binary value above 1.5 MiB in a bulk write")
-        items.append(item)
-    if items:
-        await storage.write_items(context, namespace["id"], items)
-    return success({"successful_key_count": len(items), "unsuccessful_keys": []})
+        expiry = _expiry(entry.expiration, entry.expiration_ttl)
+        writes.append(storage.prepare_write(entry.key, value, expiry, entry.metadata, where=f"body[{where}]: "))
+    if writes:
+        await storage.write_values(context, namespace, writes)
+    return success({"successful_key_count": len(writes), "unsuccessful_keys": []})
 
 
 async def bulk_delete(request: Request) -> Response:
-    context = context_of(request)
-    context.authorize(request, "kv.write")
-    namespace = context.namespace(request.path_params["namespace_id"])
+    context, namespace = _namespace(request, "kv.write")
     body = await parse_body(request, list[Any])
     if len(body) > BULK_WRITE_MAX:
         raise ApiError(400, CODE_TOO_MANY_ITEMS, f"bulk delete takes at most {BULK_WRITE_MAX} keys")
@@ -223,21 +209,19 @@ async def bulk_delete(request: Request) -> Response:
     for key in keys:
         check_key(key)
     if keys:
-        await storage.delete_keys(context, namespace["id"], keys)
+        await storage.delete_keys(context, namespace, keys)
     return success({"successful_key_count": len(keys), "unsuccessful_keys": []})
 
 
 async def bulk_get(request: Request) -> Response:
-    context = context_of(request)
-    context.authorize(request, "kv.read")
-    namespace = context.namespace(request.path_params["namespace_id"])
+    context, namespace = _namespace(request, "kv.read")
     raw = await parse_body(request, dict[str, Any], empty={})
     if isinstance(raw.get("keys"), list) and len(raw["keys"]) > 100:
         raise ApiError(400, CODE_TOO_MANY_ITEMS, "bulk get takes at most 100 keys")
     body = validated(BulkGet, raw)
     for key in body.keys:
         check_key(key)
-    answer = await context.explorer("POST", namespace["id"], "/bulk/get", json={"keys": body.keys})
+    answer = await context.explorer("POST", namespace, "/bulk/get", json={"keys": body.keys})
     if answer.status_code != 200:
         raise ApiError(400, CODE_BAD_REQUEST, "the storage refused the bulk get")
     values: dict[str, Any] = (answer.json().get("result") or {}).get("values") or {}
@@ -252,7 +236,7 @@ async def bulk_get(request: Request) -> Response:
     present = [k for k in body.keys if values.get(k) is not None]
     if not body.withMetadata:
         return success({"values": {k: values[k] for k in present}})
-    listed = await asyncio.gather(*(storage.listing_entry(context, namespace["id"], k) for k in present))
+    listed = await asyncio.gather(*(storage.listing_entry(context, namespace, k) for k in present))
     entries: dict[str, Any] = {}
     for key, entry in zip(present, listed, strict=True):
         item = {"value": values[key], "metadata": (entry or {}).get("metadata")}
@@ -263,12 +247,9 @@ async def bulk_get(request: Request) -> Response:
 
 
 routes = [
-    Route(BASE + "/{namespace_id}/values/{key:path}", read_value, methods=["GET"]),
-    Route(BASE + "/{namespace_id}/values/{key:path}", write_value, methods=["PUT"]),
-    Route(BASE + "/{namespace_id}/values/{key:path}", delete_value, methods=["DELETE"]),
-    Route(BASE + "/{namespace_id}/metadata/{key:path}", read_metadata, methods=["GET"]),
-    Route(BASE + "/{namespace_id}/bulk", bulk_write, methods=["PUT"]),
-    Route(BASE + "/{namespace_id}/bulk", bulk_delete, methods=["DELETE"]),
-    Route(BASE + "/{namespace_id}/bulk/delete", bulk_delete, methods=["POST"]),
-    Route(BASE + "/{namespace_id}/bulk/get", bulk_get, methods=["POST"]),
+    *resource(BASE + "/{namespace_id}/values/{key:path}", GET=read_value, PUT=write_value, DELETE=delete_value),
+    *resource(BASE + "/{namespace_id}/metadata/{key:path}", GET=read_metadata),
+    *resource(BASE + "/{namespace_id}/bulk", PUT=bulk_write, DELETE=bulk_delete),
+    *resource(BASE + "/{namespace_id}/bulk/delete", POST=bulk_delete),
+    *resource(BASE + "/{namespace_id}/bulk/get", POST=bulk_get),
 ]

@@ -20,11 +20,11 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from kvstack.local.api.context import context_of
 from kvstack.local.api.envelope import ApiError, success
 from kvstack.local.api.limits import CODE_BAD_REQUEST, CODE_SCRIPT_NOT_FOUND
+from kvstack.local.api.routing import resource
 from kvstack.local.api.store import now_rfc3339
 from kvstack.local.api.validation import parse_body, validated
 
@@ -148,9 +148,7 @@ async def patch_script_settings(request: Request) -> Response:
 
 
 routes = [
-    Route(BASE, list_scripts, methods=["GET"]),
-    Route(BASE + "/{script_name}/settings", script_settings, methods=["GET"]),
-    Route(BASE + "/{script_name}/settings", patch_settings, methods=["PATCH"]),
-    Route(BASE + "/{script_name}/script-settings", script_only_settings, methods=["GET"]),
-    Route(BASE + "/{script_name}/script-settings", patch_script_settings, methods=["PATCH"]),
+    *resource(BASE, GET=list_scripts),
+    *resource(BASE + "/{script_name}/settings", GET=script_settings, PATCH=patch_settings),
+    *resource(BASE + "/{script_name}/script-settings", GET=script_only_settings, PATCH=patch_script_settings),
 ]

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,14 +15,11 @@ from typing import Any
 import cloudflare
 import httpx
 import pytest
-import uvicorn
 from cloudflare._base_client import AsyncPaginator, BaseSyncPage
 
-from kvstack.local.api import Settings, asgi_app
-from kvstack.local.api.app import KnobsMiddleware, server_config
-from kvstack.local.wrangler import free_port, start_wrangler_dev
+from kvstack.local.api.app import KnobsMiddleware
+from kvstack.local.api.inprocess import serve_api
 from kvstack.permissions import account_resource, group_by_name
-from kvstack.workers import STORAGE_DIR
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 OTHER_ACCOUNT = "fedcba9876543210fedcba9876543210"
@@ -62,28 +57,8 @@ class Api:
 
 @pytest.fixture(scope="session")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    folder = tmp_path_factory.mktemp("local-api")
-    storage = start_wrangler_dev(
-        STORAGE_DIR / "wrangler.toml",
-        name="storage",
-        persist_to=folder / "storage",
-        log_file=folder / "storage.log",
-    )
-    app = asgi_app(Settings(state=folder / "api", account_id=ACCOUNT, storage_url=storage.url))
-    port = free_port()
-    server = uvicorn.Server(server_config(app, port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    token = (folder / "api" / "bootstrap-token").read_text().strip()
-    try:
-        yield Api(url=f"http://127.0.0.1:{port}", token=token, storage_url=storage.url, app=app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        storage.stop()
+    with serve_api(tmp_path_factory.mktemp("local-api"), ACCOUNT) as served:
+        yield Api(url=served.url, token=served.token, storage_url=served.storage.url, app=served.app)
 
 
 @pytest.fixture
