@@ -102,5 +102,6 @@ def open_target(options: AuditOptions) -> AuditTarget:
         concurrency=options.concurrency,
         rate_limit=options.rate_limit,
         rate_window=options.rate_window,
+        deadline=options.timeout,
     )
     return AuditTarget(options, source, api, catalogs, audited, outputs, unread)

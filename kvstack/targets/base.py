@@ -98,7 +98,7 @@ class Target(ABC):
         return self.api_token()
 
     def role_token_source(self, role: str) -> str:
-        """Where :meth:`role_token` comes from, for people (named when the API refuses it)."""
+        """Where :meth:`role_token` takes the ``role`` token from, named when the API refuses it."""
         return self.token_source
 
     def deployed_files(self) -> Path:

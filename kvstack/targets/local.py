@@ -82,7 +82,7 @@ class LocalTarget(Target):
         )
 
     def role_token_source(self, role: str) -> str:
-        return f"the value of the stack's {role} token in {self.outputs_source}"
+        return f"the {role} token's value in the local outputs ({local_outputs_file(self.root, self.stack)})"
 
     def deployed_files(self) -> Path:
         return self.tree() or self.root
