@@ -199,8 +199,13 @@ def main() -> int:
     parser.add_argument("--namespaces", type=int, default=200)
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--sample", type=int, default=100)
-    parser.add_argument("--naive-keys", type=int, default=20)
+    parser.add_argument("--naive-keys", type=int, default=20, help="0: skip the naive loop")
+    parser.add_argument(
+        "--rate-limit", default="1200/300", help="N/SECONDS of the limited run (Cloudflare's: 1200/300)"
+    )
     args = parser.parse_args()
+    count, _, window_seconds = args.rate_limit.partition("/")
+    rate = (int(count), float(window_seconds))
     with tempfile.TemporaryDirectory(prefix="kvstack-audit-bench-") as folder:
         tmp = Path(folder)
         root = _project(tmp)
@@ -219,10 +224,12 @@ def main() -> int:
             admin.call("POST", "/client/v4/graphql", {"query": STORAGE_QUERY, "variables": window(state)})
             measured = round(time.monotonic() - started, 1)
             free = audit_once(admin, root, args.sample, (1_000_000, 300.0))
-            admin.call("PUT", "/__kvstack/knobs", {"rate_limit": "1200/300"})  # Cloudflare's, a fresh window
-            limited = audit_once(admin, root, args.sample, (1200, 300.0))
+            admin.call("PUT", "/__kvstack/knobs", {"rate_limit": args.rate_limit})  # a fresh window
+            limited = audit_once(admin, root, args.sample, rate)
             admin.call("PUT", "/__kvstack/knobs", {"rate_limit": "1000000/300"})
             try:
+                if args.naive_keys < 1:
+                    raise ValueError("skipped (--naive-keys 0)")
                 loop: dict[str, Any] = naive(admin, state, next(iter(per_namespace)), args.naive_keys, tmp)
             except (subprocess.SubprocessError, ValueError, OSError) as exc:
                 loop = {"not_measured": f"{type(exc).__name__}: {exc}"}
@@ -245,7 +252,8 @@ def report(
     goal_total = sum(goal.values())
     kv_requests = sum(v for k, v in free["server_saw"].items() if k != "other")
     limited_requests = sum(limited["server_saw"].values())
-    limited_goal = goal_total * 300 / 1200 * 1.1
+    limit, window_seconds = args.rate_limit.split("/")
+    limited_goal = goal_total * float(window_seconds) / int(limit) * 1.1
     total_keys = sum(account.values())
     naive_seconds = (
         loop["list_seconds"] * len(account) + loop["seconds_per_key_get"] * total_keys
@@ -266,8 +274,9 @@ def report(
         "rate_limited_run": {
             **limited,
             "goal_seconds": round(limited_goal, 1),
-            # Below 1,200 requests the limit never makes the audit wait: the time is the audit's own work.
-            "limit_binds": limited_requests > 1200,
+            "rate_limit": args.rate_limit,
+            # Below N requests the limit never makes the audit wait: the time is the audit's own work.
+            "limit_binds": limited_requests > int(limit),
         },
         "retry_share": round(limited["client"].get("retries", 0) / max(1, limited_requests), 4),
         "naive_loop": {

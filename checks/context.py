@@ -19,7 +19,7 @@ from typing import Final, Literal
 import httpx
 
 from kvstack.catalog import App, Catalog, load_catalog
-from kvstack.cloudflare import DEFAULT_RUN_DEADLINE, CloudflareApi
+from kvstack.cloudflare import CloudflareApi
 from kvstack.errors import UsageError
 from kvstack.keyspace import Keyspace, load_keyspaces
 from kvstack.outputs import Outputs
@@ -55,8 +55,6 @@ class CheckOptions(TargetOptions):
     apps: tuple[str, ...] = ()
     only: tuple[CheckKind, ...] = CHECK_KINDS
     consistency_window: float = DEFAULT_CONSISTENCY_WINDOW
-    # The whole run's deadline (s); a refused token or an unreachable API ends the run at its first request.
-    timeout: float = DEFAULT_RUN_DEADLINE
     # Check kinds whose skipped checks do not fail the run (--allow-skip); any other skip does.
     allow_skip: tuple[CheckKind, ...] = ()
 

@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kvstack.cli.common import LocalOption, OutputsOption, RootOption, StackOption, env, find_root, resolve_stack
+from kvstack.cli.common import (
+    DEFAULT_TIMEOUT,
+    LocalOption,
+    OutputsOption,
+    RootOption,
+    StackOption,
+    TimeoutOption,
+    env,
+    find_root,
+    resolve_stack,
+)
 from kvstack.cli.output import Output
 from kvstack.errors import UsageError
 
@@ -122,9 +132,11 @@ def audit(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=64, help="Requests in flight.", **env("KVSTACK_CONCURRENCY"))
     ] = 8,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
     """Audit the account: every namespace classified against the catalog, keyspace statistics, usage and a
     30-day forecast against Workers KV's free tier and prices, and what to adopt.
+    A refused token or an unreachable API ends the run at its first request, --timeout at its deadline (exit 2).
 
     Runs with the stack's read-only `audit` token: CLOUDFLARE_API_TOKEN (with --local: the token's value
     from the local Cloudflare's outputs). Exit 0 when no finding is at or above --fail-on, 1 when one is,
@@ -154,6 +166,7 @@ def audit(
         concurrency=concurrency,
         rate_limit=limit,
         rate_window=window,
+        timeout=timeout,
     )
     target = open_target(options)
     output.info(target.source.describe())

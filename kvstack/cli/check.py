@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kvstack.cli.common import LocalOption, OutputsOption, RootOption, StackOption, env, find_root, resolve_stack
+from kvstack.cli.common import (
+    DEFAULT_TIMEOUT,
+    LocalOption,
+    OutputsOption,
+    RootOption,
+    StackOption,
+    TimeoutOption,
+    env,
+    find_root,
+    resolve_stack,
+)
 from kvstack.cli.output import Output, ProgressBar
 from kvstack.errors import UsageError
 
@@ -143,17 +153,7 @@ def check(
             "--window", min=0, help="How long flows wait for KV to become consistent (s)", **env("KVSTACK_WINDOW")
         ),
     ] = 60.0,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            "--timeout",
-            min=1,
-            help="The whole run's deadline in seconds: 429s (after their Retry-After), 5xx and dropped requests are "
-            "retried until then, and the run ends there with exit 2. A refused token or an API that cannot be "
-            "reached ends the run at its first request, whatever this is.",
-            **env("KVSTACK_TIMEOUT"),
-        ),
-    ] = 300.0,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
     allow_skip: Annotated[
         list[str] | None,
         typer.Option(

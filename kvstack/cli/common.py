@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 
 from kvstack.catalog import PROJECT_FILE, available_stacks
 from kvstack.errors import UsageError
 
-__all__ = ["LocalOption", "OutputsOption", "RootOption", "StackOption", "env", "find_root", "resolve_stack"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "LocalOption",
+    "OutputsOption",
+    "RootOption",
+    "StackOption",
+    "TimeoutOption",
+    "env",
+    "find_root",
+    "resolve_stack",
+]
 
 StackOption = Annotated[
     str | None,
@@ -45,6 +55,22 @@ OutputsOption = Annotated[
         envvar="KVSTACK_OUTPUTS",
         help="Real Cloudflare only: the outputs document (saved `pulumi stack output --json`, or `kvstack plan "
         "--json`); default: `pulumi stack output --stack S`",
+    ),
+]
+
+# The run's deadline of every command that reads a deployed stack through the API (the guard in kvstack.cloudflare).
+# The guard's DEFAULT_RUN_DEADLINE, not imported: the CLI starts without loading the SDK (a test holds them equal).
+DEFAULT_TIMEOUT: Final = 300.0
+TimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=1,
+        envvar="KVSTACK_TIMEOUT",
+        show_envvar=True,
+        help="The whole run's deadline in seconds: 429s (after their Retry-After), 5xx and dropped requests are "
+        "retried until then, and the run ends there with exit 2. A refused token or an API that cannot be "
+        "reached ends the run at its first request, whatever this is.",
     ),
 ]
 

@@ -205,6 +205,7 @@ def _down(root: Path) -> list[ProcessRecord]:
     stopped = _stop_all(state)
     state.processes.clear()
     state.apps.clear()
+    state.runs.clear()
     state.save(root)
     return stopped
 

@@ -97,6 +97,10 @@ class Target(ABC):
         """
         return self.api_token()
 
+    def role_token_source(self, role: str) -> str:
+        """Where :meth:`role_token` takes the ``role`` token from, named when the API refuses it."""
+        return self.token_source
+
     def deployed_files(self) -> Path:
         """Where the wrangler files that are deployed live: the project itself (local: the rendered tree)."""
         return self.root

@@ -81,6 +81,9 @@ class LocalTarget(Target):
             f"declare a token with `role: {role}` in the catalog and run `kvstack local up` again",
         )
 
+    def role_token_source(self, role: str) -> str:
+        return f"the {role} token's value in the local outputs ({local_outputs_file(self.root, self.stack)})"
+
     def deployed_files(self) -> Path:
         return self.tree() or self.root
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from kvstack.cloudflare import DEFAULT_RUN_DEADLINE
 from kvstack.keyspace import DEFAULT_SAMPLE
 from kvstack.targets import Target, choose_target
 
@@ -34,6 +35,8 @@ class TargetOptions:
     expiry_days: int = DEFAULT_EXPIRY_DAYS
     concurrency: int = 8
     rate_limit: int = 1200
+    # The whole run's deadline (s); a refused token or an unreachable API ends the run at its first request.
+    timeout: float = DEFAULT_RUN_DEADLINE
 
     def target(self, stack: str | None = None) -> Target:
         """The run's one target for ``stack`` (default: the run's); ``--outputs`` is the run's stack's only."""

@@ -134,6 +134,8 @@ def test_a_second_up_runs_the_apps_own_code_again_with_its_edits(notes: Up) -> N
     # after the module's other tests: `down`, an edit of the app's own source, and an everyday (warm) `up`,
     # which starts wrangler on the view the app ran last
     assert run_kvstack("local", "down", "--root", str(notes.root)).returncode == 0
+    stopped = json.loads(run_kvstack("local", "status", "--json", "--root", str(notes.root)).stdout)
+    assert (stopped["apps"], stopped["runs"]) == ({}, {})  # after `down` nothing runs, and status says so
     (notes.root / "apps" / "notes" / "src" / "index.js").write_text(INDEX_JS.replace("by: WHERE", 'by: "edited"'))
     again = run_kvstack("local", "up", "--stack", "dev", "--root", str(notes.root))
     assert again.returncode == 0, again.stdout + again.stderr

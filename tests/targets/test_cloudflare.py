@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from typing import Any
 
+from kvstack.cli.common import DEFAULT_TIMEOUT
+from kvstack.cloudflare import DEFAULT_RUN_DEADLINE
 from tests.cloudflare.failing_apis import ErrorApi, unused_port_url
 from tests.fakecloudflare import TOKEN, FakeCloudflare
 from tests.targets.conftest import CLOUD_ID, Project
@@ -148,3 +150,20 @@ def test_audit_with_a_refused_token_ends_at_its_first_request_with_exit_2(projec
     assert "refused the token from CLOUDFLARE_API_TOKEN" in _error_of(result)
     assert "not-the-token" not in result.stdout + result.stderr
     assert len(api.requests) <= 8, f"at most one request per worker in flight: {api.requests}"
+
+
+def test_audit_ends_at_its_timeout_when_the_api_keeps_failing(project: Project) -> None:
+    with ErrorApi(503, 7000, "Service unavailable", max_requests=100) as api:
+        result = project.kvstack(
+            "audit", "--stack", "dev", "--timeout", "3", timeout=120, CLOUDFLARE_API_TOKEN="t",
+            KVSTACK_API_URL=api.base_url,
+        )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    error = _error_of(result)
+    assert "the run's deadline of 3 s passed" in error
+    assert "--timeout (KVSTACK_TIMEOUT)" in error
+    assert len(api.requests) < 100, "the run stopped retrying at its deadline"
+
+
+def test_the_timeout_options_default_is_the_guards_run_deadline() -> None:
+    assert DEFAULT_TIMEOUT == DEFAULT_RUN_DEADLINE

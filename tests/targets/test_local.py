@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
+from kvstack import names
+from kvstack.local.state import LocalState, local_outputs_file
+from tests.cloudflare.failing_apis import ErrorApi
+from tests.render.conftest import outputs_document
 from tests.targets.conftest import Project
 
 
@@ -46,3 +52,24 @@ def test_a_dead_local_api_counts_as_not_running(project: Project) -> None:
     assert result.returncode == 2
     assert "does not answer" in result.stderr
     assert "kvstack local up --stack dev" in result.stderr
+
+
+def test_a_local_audit_names_the_audit_token_from_the_outputs_when_it_is_refused(project: Project) -> None:
+    document = outputs_document(project.root, "dev")
+    (audit,) = (t for t in document["tokens"].values() if t["role"] == "audit")
+    audit["value"] = "the-audit-token"
+    outputs = local_outputs_file(project.root, "dev")
+    outputs.parent.mkdir(parents=True)
+    outputs.write_text(json.dumps({names.OUTPUTS_EXPORT: document}))
+    with ErrorApi(401, 10000) as api:
+        LocalState(
+            stack="dev",
+            account_id=document["account_id"],
+            api_url=api.base_url.removesuffix("/client/v4"),
+            token_file=str(project.root / "bootstrap-token"),
+        ).save(project.root)
+        result = project.kvstack("audit", "--stack", "dev", "--local", timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"refused the token from the audit token's value in the local outputs ({outputs})" in result.stderr
+    assert "token file" not in result.stderr
+    assert "the-audit-token" not in result.stdout + result.stderr
