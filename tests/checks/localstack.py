@@ -30,10 +30,6 @@ from kvstack.permissions import account_resource, group_by_name
 
 from .conftest import ROOT
 
-# wrangler dev binds `preview_id` when a kv_namespaces entry has both (docs/contracts.md), and `local up`
-# renders both into the files the runtime runs: the apps write into the preview twins, so KV never holds
-# what the flows look for in the declared namespaces. Remove when `local up` runs files carrying `id` only.
-
 
 @dataclass
 class Local:
