@@ -1,4 +1,4 @@
-"""What every route handler shares: settings, the account store, knobs and the storage client."""
+"""What every route handler shares: settings, the account store, knobs, the storage client and pending writes."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from kvstack.local.api.envelope import ApiError
 from kvstack.local.api.knobs import Knobs, RequestLog
 from kvstack.local.api.limits import CODE_AUTH, CODE_INTERNAL, CODE_NAMESPACE_NOT_FOUND
 from kvstack.local.api.store import Store
+from kvstack.local.api.writebehind import WriteBehind
 from kvstack.permissions import Capability
 
 __all__ = ["Context", "Settings", "context_of"]
@@ -33,6 +34,7 @@ class Context:
     settings: Settings
     store: Store
     knobs: Knobs
+    writes: WriteBehind
     log: RequestLog = field(default_factory=RequestLog)
     storage: httpx.AsyncClient | None = None
     bootstrap_id: str = ""  # the id of the token that may call the admin routes (see app.ensure_bootstrap_token)
