@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -179,5 +180,33 @@ def test_writes_the_api_answered_survive_its_kill_9_and_are_stored_after_up(tmp_
             time.sleep(1)
         assert _pending(repaired) == 0
         assert _stored_keys(repaired, namespace) == names
+    finally:
+        control.down(root)
+
+
+@pytest.mark.slow
+def test_down_stores_the_writes_the_api_answered_before_it_stops(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    state = control.up(root, "dev")
+    try:
+        sdk = _sdk(state)
+        namespace = sdk.kv.namespaces.create(account_id=state.account_id, title="stored-at-down").id
+        names = [f"d:{i:05d}" for i in range(5_000)]
+        sdk.kv.namespaces.bulk_update(
+            namespace, account_id=state.account_id, body=[{"key": n, "value": n} for n in names]
+        )
+        assert _pending(state) > 0, "every key was stored before `down`: nothing to wait for"
+    finally:
+        result = run_kvstack("local", "down", "--root", str(root))
+    assert result.returncode == 0, result.stderr
+    assert "accepted KV writes into the local storage" in result.stdout + result.stderr
+    journal = sqlite3.connect(state_dir(root) / "api" / "pending-writes.sqlite")
+    assert journal.execute("SELECT count(*) FROM pending").fetchone() == (0,)
+    journal.close()
+
+    again = control.up(root, "dev")
+    try:
+        assert _pending(again) == 0
+        assert _stored_keys(again, namespace) == names
     finally:
         control.down(root)
