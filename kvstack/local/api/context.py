@@ -11,7 +11,7 @@ import httpx
 from starlette.requests import Request
 
 from kvstack.local.api.auth import authenticate, require
-from kvstack.local.api.envelope import ApiError
+from kvstack.local.api.envelope import ApiError, StorageUnavailable
 from kvstack.local.api.knobs import Knobs, RequestLog
 from kvstack.local.api.limits import CODE_AUTH, CODE_INTERNAL, CODE_NAMESPACE_NOT_FOUND
 from kvstack.local.api.store import Store
@@ -56,7 +56,7 @@ class Context:
         try:
             return await self.client().request(method, f"/{namespace}{path}", **kwargs)
         except httpx.HTTPError as exc:
-            raise ApiError(500, CODE_INTERNAL, f"KV storage unavailable: {type(exc).__name__}") from exc
+            raise StorageUnavailable(500, CODE_INTERNAL, f"KV storage unavailable: {type(exc).__name__}") from exc
 
     def authorize(self, request: Request, capability: Capability | None) -> dict[str, Any]:
         """The caller's token, checked for this account and ``capability`` (None: any valid token)."""

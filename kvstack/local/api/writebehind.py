@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kvstack.local.api.envelope import ApiError
+from kvstack.local.api.envelope import ApiError, StorageUnavailable
 
 __all__ = ["DRAIN_CHUNK", "SYNC_WINDOW", "Journal", "Pending", "Ticket", "WriteBehind"]
 
@@ -40,7 +40,12 @@ log = logging.getLogger("kvstack.local.api.writes")
 
 SYNC_WINDOW = 2.0  # seconds a call waits for its own writes to be stored before it is answered "accepted"
 DRAIN_CHUNK = 400  # keys per drain step: storage's batches of 100, four at a time (~1.5 s of Miniflare's CPU)
-RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)  # storage unreachable: the chunk stays pending and is tried again
+RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)  # storage failing: the chunk stays pending and is tried again
+# A write in a chunk the storage answered with a 5xx this often is stored alone from then on, and refused when
+# it fails alone this often: one write Miniflare cannot take must not hold up every other (a storage that does
+# not answer at all is waited for, however long).
+ISOLATE_AFTER = 2
+REFUSE_AFTER = 5
 
 Key = tuple[str, str]  # (namespace id, key)
 
@@ -66,6 +71,7 @@ class Pending:
     expiration: int | None = None
     metadata: Any = None
     ticket: Ticket | None = None  # None for a write replayed from the journal: nobody waits for it
+    failures: int = 0  # chunks with this write that the storage answered with a 5xx
 
     @property
     def slot(self) -> Key:
@@ -232,7 +238,10 @@ class WriteBehind:
             ticket.done.set()
 
     def _next_chunk(self, urgent: bool) -> list[Pending]:
-        """Up to DRAIN_CHUNK current writes of distinct keys, none in flight: of waiting calls, or the oldest."""
+        """Up to DRAIN_CHUNK current writes of distinct keys, none in flight: of waiting calls, or the oldest.
+
+        A write the storage failed on ISOLATE_AFTER times goes alone.
+        """
         chosen: dict[Key, Pending] = {}
         if urgent:
             while self.urgent and len(chosen) < DRAIN_CHUNK:
@@ -241,13 +250,23 @@ class WriteBehind:
                     if write.slot in self.in_flight:
                         self.urgent.append(write)  # an older write of the key is being stored: after it
                         break
+                    if write.failures >= ISOLATE_AFTER:
+                        if chosen:
+                            self.urgent.appendleft(write)
+                            break
+                        return [write]
                     chosen[write.slot] = write
             return list(chosen.values())
         for slot, write in self.latest.items():
             if len(chosen) >= DRAIN_CHUNK:
                 break
-            if slot not in self.in_flight:
-                chosen[slot] = write
+            if slot in self.in_flight:
+                continue
+            if write.failures >= ISOLATE_AFTER:
+                if not chosen:
+                    return [write]
+                continue
+            chosen[slot] = write
         return list(chosen.values())
 
     def _finish(self, chunk: Sequence[Pending], refused: dict[Pending, ApiError]) -> None:
@@ -282,6 +301,12 @@ class WriteBehind:
                 refused = await store(chunk, time.time())
             except ApiError as exc:  # the storage is down or failing: keep everything and try again
                 self._land(chunk)
+                if not isinstance(exc, StorageUnavailable):
+                    for write in chunk:
+                        write.failures += 1
+                    if len(chunk) == 1 and chunk[0].failures >= REFUSE_AFTER:
+                        self._finish(chunk, {chunk[0]: exc})
+                        continue
                 if urgent:
                     self.urgent.extendleft(reversed(chunk))
                 delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
