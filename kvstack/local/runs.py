@@ -25,7 +25,7 @@ from typing import Literal
 
 from kvstack.catalog import App, Catalog
 from kvstack.errors import LocalCloudflareError
-from kvstack.local.apps import AppSpec, local_dev_vars, restage, run_section, write_dev_vars
+from kvstack.local.apps import AppSpec, local_dev_vars, restage, run_section, stage_reference_app, write_dev_vars
 from kvstack.workers import REFERENCE_APPS_DIR
 from kvstack.wranglerfile import read_wrangler_file
 
@@ -79,7 +79,7 @@ def stage_runs(runs: Sequence[AppRun], catalog: Catalog) -> None:
             continue
         folder = run.spec.config.parent
         if run.kind == "reference":
-            restage(folder, REFERENCE_APPS_DIR / run.app)
+            stage_reference_app(folder, run.app)
             write_dev_vars(folder, local_dev_vars(run.app))
         else:
             restage(folder, None)
