@@ -29,7 +29,7 @@ from typing import Literal
 
 from kvstack.catalog import App, Catalog
 from kvstack.errors import LocalCloudflareError
-from kvstack.local.apps import AppSpec, local_dev_vars, restage, run_section, write_dev_vars
+from kvstack.local.apps import AppSpec, local_dev_vars, restage, run_section, stage_reference_app, write_dev_vars
 from kvstack.local.pages import FUNCTIONS_DIR, build_functions, pages_project
 from kvstack.local.wrangler import node_environment, wrangler_command
 from kvstack.workers import REFERENCE_APPS_DIR
@@ -90,7 +90,7 @@ def stage_runs(
             continue
         folder = run.spec.config.parent
         if run.kind == "reference":
-            restage(folder, REFERENCE_APPS_DIR / run.app)
+            stage_reference_app(folder, run.app)
             write_dev_vars(folder, local_dev_vars(run.app))
             continue
         restage(folder, None)
