@@ -99,6 +99,7 @@ def open_target(options: AuditOptions) -> AuditTarget:
     api = source.api_client(
         token=source.role_token(AUDIT_ROLE),
         token_source=source.role_token_source(AUDIT_ROLE),
+        token_hint=source.role_token_hint(AUDIT_ROLE),
         concurrency=options.concurrency,
         rate_limit=options.rate_limit,
         rate_window=options.rate_window,

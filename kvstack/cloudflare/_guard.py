@@ -69,6 +69,7 @@ class RunGuard:
         deadline_seconds: float | None = None,
         token: str | None = None,
         token_source: str = "the API token",
+        token_hint: str | None = None,
         first_answer_timeout: float = FIRST_ANSWER_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -76,6 +77,10 @@ class RunGuard:
         self.seconds = deadline_seconds
         self.deadline: float | None = None  # set at the run's first request
         self.token_source = token_source
+        self.token_hint = token_hint or (
+            f"set {token_source} to a valid token of this account that can read KV, Pages, Workers and API tokens "
+            "(or point --api-url at the API that issued it)"
+        )
         self.first_answer_timeout = first_answer_timeout
         # Only a digest of the header the SDK sends with the run's token (None: every token is the run's).
         self._own_authorization = None if token is None else _digest(f"Bearer {token}")
@@ -190,7 +195,6 @@ class RunGuard:
                 f"{request.method} {request.url.path} answered HTTP {response.status_code}{shown}; nothing was checked",
                 status=response.status_code,
                 codes=tuple(sorted(codes)),
-                hint=f"set {self.token_source} to a valid token of this account that can read KV, Pages, Workers "
-                "and API tokens (or point --api-url at the API that issued it)",
+                hint=self.token_hint,
             )
         )

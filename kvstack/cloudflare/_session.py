@@ -47,6 +47,8 @@ class ApiSettings:
     first_answer_timeout: float = FIRST_ANSWER_TIMEOUT
     # Where the run's token comes from (an environment variable, a state file), named when the API refuses it.
     token_source: str = "the API token"
+    # What to do when the API refuses it (None: set token_source to a valid token); see RunGuard.
+    token_hint: str | None = None
 
 
 class RunSession:
@@ -70,6 +72,7 @@ class RunSession:
             deadline_seconds=settings.deadline,
             token=token,
             token_source=settings.token_source,
+            token_hint=settings.token_hint,
             first_answer_timeout=settings.first_answer_timeout,
             clock=clock,
         )

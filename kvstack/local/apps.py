@@ -3,7 +3,8 @@
 Layout the runtime expects: ``<tree>/<folder of the app's wrangler file>/<wrangler file>`` (what
 :func:`restage` prepares and ``kvstack render`` then fills in), with an optional ``.dev.vars`` beside it
 (:func:`write_dev_vars`). A reference app's folder holds a copy of the package's ``workers/apps/<app>/``
-(:func:`stage_reference_apps`); which app runs what is ``runs.py``'s decision.
+and of the modules the reference apps share (:func:`stage_reference_app`); which app runs what is ``runs.py``'s
+decision.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from kvstack import names
 from kvstack.catalog import App
 from kvstack.errors import LocalCloudflareError
 from kvstack.local.kvcount import COUNTER_FILE, ENTRY_FILE
+from kvstack.local.pages import PagesProject
 from kvstack.local.views import DEPLOYED_CONFIG, PROBE_FILE
-from kvstack.workers import REFERENCE_APPS_DIR
+from kvstack.workers import REFERENCE_APPS_DIR, SHARED_APP_MODULES
 from kvstack.wranglerfile import section_env
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "local_dev_vars",
     "restage",
     "run_section",
+    "stage_reference_app",
     "stage_reference_apps",
     "write_dev_vars",
 ]
@@ -72,6 +75,8 @@ class AppSpec:
     section: str = names.WRANGLER_TOP_SECTION
     # The folder of the app's own wrangler file when it runs its own code there (kvstack.local.runs), else None.
     source: Path | None = None
+    # The project of a Pages app whose own Functions run (built into its folder by kvstack.local.pages), else None.
+    pages: PagesProject | None = None
 
     @property
     def deployed_config(self) -> Path:
@@ -116,9 +121,15 @@ def stage_reference_apps(dest: Path, apps: Iterable[str] | None = None) -> dict[
         )
     staged = {}
     for name in wanted:
-        restage(dest / name, REFERENCE_APPS_DIR / name)
+        stage_reference_app(dest / name, name)
         staged[name] = dest / name
     return staged
+
+
+def stage_reference_app(folder: Path, app: str) -> None:
+    """:func:`restage` ``folder`` with reference app ``app``, and the modules it imports from ``./_shared/``."""
+    restage(folder, REFERENCE_APPS_DIR / app)
+    shutil.copytree(SHARED_APP_MODULES, folder / SHARED_APP_MODULES.name, ignore=STAGE_IGNORE)
 
 
 def restage(folder: Path, source: Path | None) -> None:

@@ -2,11 +2,11 @@
 
 `up` runs, in this order:
 
-1. each app's folder prepared in ``tree/``: its own code runs in place, else kvstack's reference app is
-   copied there, else nothing runs for it and one line says why (``runs.py``); if every running app has a
-   deployed view (``views.py``)
-   from the last `up`, one `wrangler dev` started on those views (router + storage worker + apps; see
-   ``runtime.py`` and ``router.py``), not waited for: it boots while the next steps run;
+1. each app's folder prepared in ``tree/``: its own code runs in place (a Pages app's Functions are built
+   there first), else kvstack's reference app is copied there, else nothing runs for it and one line says
+   why (``runs.py``); if every running app has a deployed view (``views.py``) from the last `up`, one
+   `wrangler dev` started on those views (router + storage worker + apps; see ``runtime.py`` and
+   ``router.py``), not waited for: it boots while the next steps run;
 2. the API server (``python -m kvstack.local.api``): the Cloudflare v4 subset, its own state under
    ``api/``, KV data through Miniflare's explorer API on the runtime's port (chosen up front);
 3. the stack's Pulumi program, applied through that API with the official SDK (``apply.py``):
@@ -322,10 +322,10 @@ def _stage_tree(
     wrangler_command()  # no wrangler, no runtime: say so (run `kvstack local install`) before anything starts
     runs = plan_runs(catalog, tree)
     store_runs = plan_store_runs(catalog, tree, runs)
+    runs = stage_runs(runs, catalog, progress)  # a Pages app whose Functions do not build runs nothing
     for run in [*runs, *store_runs]:
         progress(run.line)
     state.runs = {run.app: run.line for run in [*runs, *store_runs]}
-    stage_runs(runs, catalog)
     stage_store_runs(store_runs, catalog, store_secrets)
     return [run.spec for run in [*runs, *store_runs] if run.spec is not None]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from kvstack import names
 from kvstack.catalog import Catalog
 from kvstack.errors import LocalCloudflareError
-from kvstack.local.apps import AppSpec, restage, write_dev_vars
+from kvstack.local.apps import AppSpec, stage_reference_app, write_dev_vars
 from kvstack.local.runs import AppRun
 from kvstack.workers import REFERENCE_APPS_DIR
 
@@ -65,7 +65,7 @@ def stage_store_runs(runs: Sequence[AppRun], catalog: Catalog, secret_config: Ma
         if run.spec is None:
             continue
         folder = run.spec.config.parent
-        restage(folder, REFERENCE_APPS_DIR / run.app)
+        stage_reference_app(folder, run.app)
         write_dev_vars(folder, values.get(run.app, {}))
         link_node_modules(folder)
 

@@ -86,6 +86,7 @@ class Target(ABC):
             "account_id": self.account_id(),
             "base_url": self.api_url(),
             "token_source": self.token_source,  # named when the API refuses the token (fail fast)
+            "token_hint": self.token_hint,
             **settings,
         }
         return connect(token or self.api_token(), ApiSettings(**settings))
@@ -100,6 +101,18 @@ class Target(ABC):
     def role_token_source(self, role: str) -> str:
         """Where :meth:`role_token` takes the ``role`` token from, named when the API refuses it."""
         return self.token_source
+
+    @property
+    def token_hint(self) -> str | None:
+        """What to do when the API refuses :meth:`api_token`; None: set its source to a valid token.
+
+        That default suits a token the user gives; a target that issues its own tokens says how to issue them again.
+        """
+        return None
+
+    def role_token_hint(self, role: str) -> str | None:
+        """What to do when the API refuses :meth:`role_token` (see :attr:`token_hint`)."""
+        return self.token_hint
 
     def deployed_files(self) -> Path:
         """Where the wrangler files that are deployed live: the project itself (local: the rendered tree)."""

@@ -68,6 +68,10 @@ class LocalTarget(Target):
                 "restart it with `kvstack local down && kvstack local up`",
             ) from exc
 
+    @property
+    def token_hint(self) -> str:
+        return self._reissue(self.token_source)
+
     def account_id(self) -> str:
         return self.state.account_id
 
@@ -83,6 +87,17 @@ class LocalTarget(Target):
 
     def role_token_source(self, role: str) -> str:
         return f"the {role} token's value in the local outputs ({local_outputs_file(self.root, self.stack)})"
+
+    def role_token_hint(self, role: str) -> str:
+        return self._reissue(self.role_token_source(role))
+
+    def _reissue(self, source: str) -> str:
+        """The hint for a refused token: `local up` issued it (a user cannot set it), so `local up` issues it again."""
+        return (
+            f"this token is issued by `kvstack local up` and read from {source}: run `kvstack local down` and "
+            f"`kvstack local up --stack {self.stack}` to issue it again (or `kvstack local reset` and then "
+            f"`kvstack local up --stack {self.stack}` to start from an empty local Cloudflare)"
+        )
 
     def deployed_files(self) -> Path:
         return self.tree() or self.root

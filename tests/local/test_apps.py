@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 import tomllib
 from pathlib import Path
@@ -82,6 +83,20 @@ def test_stage_copies_the_apps_and_keeps_an_existing_dev_vars(tmp_path: Path) ->
     stage_reference_apps(tmp_path, ["codex"])
     assert (staged["codex"] / ".dev.vars").read_text() == 'LOGIN_USER="u"\n'
     assert not (staged["codex"] / ".wrangler").exists()
+
+
+def test_every_relative_import_of_a_staged_reference_app_resolves_inside_its_folder(tmp_path: Path) -> None:
+    # wrangler bundles each staged folder on its own: an import reaching outside it, or a module staging left
+    # behind (the shared `_shared/`), fails the app at `local up`.
+    for app, folder in stage_reference_apps(tmp_path).items():
+        imported = []
+        for source in folder.rglob("*.js"):
+            for module in re.findall(r'^import .* from "(\.{1,2}/[^"]+)";$', source.read_text(), re.MULTILINE):
+                target = (source.parent / module).resolve()
+                assert target.is_relative_to(folder.resolve()), f"{app}: {source.name} imports {module} from outside"
+                assert target.is_file(), f"{app}: {source.name} imports {module}, which staging did not copy"
+                imported.append(target.relative_to(folder.resolve()).as_posix())
+        assert "_shared/app.js" in imported, f"{app} does not use the reference apps' shared module"
 
 
 def test_staging_an_unknown_app_names_the_known_ones(tmp_path: Path) -> None:

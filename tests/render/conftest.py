@@ -1,7 +1,12 @@
-"""Fixtures for render tests: a copy of the project with the seed apps, and outputs documents built by hand."""
+"""Fixtures for render tests: a copy of the project with the seed apps, and outputs documents.
+
+The documents' ids are made up (derived from the titles); their stores entry (which holds no id) is the
+program's own, evaluated offline as `kvstack plan` does, so a change of its shape reaches these tests.
+"""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shutil
@@ -12,6 +17,7 @@ import pytest
 
 from kvstack import names
 from kvstack.catalog import load_catalog
+from kvstack.plan import plan
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "wrangler-corpus"
@@ -30,9 +36,12 @@ def hex_id(seed: str) -> str:
 
 
 def outputs_document(root: Path, stack: str) -> dict[str, Any]:
-    """The outputs document `pulumi up` would export for ``stack``, ids derived from the titles."""
+    """The outputs document `pulumi up` would export for ``stack``, ids derived from the titles.
+
+    Its stores entry is the one the program exports for ``stack`` (kvstack_infra.stores.store_documents).
+    """
     catalog = load_catalog(root, stack)
-    return {
+    document: dict[str, Any] = {
         "schema_version": names.OUTPUTS_SCHEMA_VERSION,
         "project": catalog.project,
         "stack": stack,
@@ -66,17 +75,27 @@ def outputs_document(root: Path, stack: str) -> dict[str, Any]:
             }
             for t in catalog.tokens
         },
-        "stores": {
-            store.name: {
-                "kind": store.kind,
-                "app": store.app,
-                "prefix": store.prefix,
-                "test_prefix": store.test_prefix,
-                "keyspace": store.keyspace,
-            }
-            for store in catalog.stores
-        },
     }
+    stores = _program_stores(root, stack)
+    if stores is not None:  # the program exports no stores entry for a catalog without stores
+        document["stores"] = copy.deepcopy(stores)
+    return document
+
+
+_PLANNED_STORES: dict[str, dict[str, Any] | None] = {}
+
+
+def _program_stores(root: Path, stack: str) -> dict[str, Any] | None:
+    """The stores entry of `kvstack plan` for ``stack``, planned once per catalog (the tests copy one catalog)."""
+    digest = hashlib.sha256(stack.encode())
+    for path in sorted([root / "Pulumi.yaml", root / f"Pulumi.{stack}.yaml", *root.glob("keyspaces/**/*")]):
+        if path.is_file():
+            digest.update(f"\0{path.relative_to(root)}\0".encode() + path.read_bytes())
+    key = digest.hexdigest()
+    if key not in _PLANNED_STORES:
+        stores = plan(root, stack).document.get("stores")
+        _PLANNED_STORES[key] = None if stores is None else dict(stores)
+    return _PLANNED_STORES[key]
 
 
 def write_outputs(path: Path, document: dict[str, Any], *, with_token: bool = True) -> Path:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from kvstack import names
+from kvstack.local import control
 from kvstack.local.state import LocalState, local_outputs_file
+from tests.audit.localstack import local_up
 from tests.cloudflare.failing_apis import ErrorApi
 from tests.render.conftest import outputs_document
 from tests.targets.conftest import Project
@@ -73,3 +80,45 @@ def test_a_local_audit_names_the_audit_token_from_the_outputs_when_it_is_refused
     assert f"refused the token from the audit token's value in the local outputs ({outputs})" in result.stderr
     assert "token file" not in result.stderr
     assert "the-audit-token" not in result.stdout + result.stderr
+
+
+@pytest.mark.runtime
+@pytest.mark.slow
+def test_a_local_token_deleted_through_the_api_is_refused_with_local_up_as_the_remedy(tmp_path: Path) -> None:
+    with local_up(tmp_path / "project") as local:
+        outputs = local_outputs_file(local.root, "dev")
+        (audit_id,) = (t["id"] for t in local.document["tokens"].values() if t["role"] == "audit")
+        local.sdk().accounts.tokens.delete(audit_id, account_id=local.state.account_id)
+        audit = local.cli("--stack", "dev")
+        assert audit.returncode == 2, audit.stdout + audit.stderr
+        assert f"refused the token from the audit token's value in the local outputs ({outputs})" in audit.stderr
+        remedy = "run `kvstack local down` and `kvstack local up --stack dev` to issue it again"
+        assert f"read from the audit token's value in the local outputs ({outputs}): {remedy}" in audit.stderr
+        assert "to a valid token" not in audit.stderr
+
+        # The check runs with the bootstrap token `local up` wrote; a user with its value deletes it.
+        bootstrap_id = local.sdk().user.tokens.verify().id
+        local.sdk().user.tokens.delete(bootstrap_id)
+        check = _kvstack_local("check", local.root, "--only", "tokens")
+        assert check.returncode == 2, check.stdout + check.stderr
+        assert f"refused the token from the local token file {local.state.token_file}" in check.stderr
+        assert f"read from the local token file {local.state.token_file}: {remedy}" in check.stderr
+        assert "to a valid token" not in check.stderr
+
+        # The remedy the hint names works: `local down` and `local up` issue both tokens anew.
+        control.down(local.root)
+        control.up(local.root, "dev")
+        again = local.cli("--stack", "dev")
+        assert again.returncode == 0, again.stdout + again.stderr
+        checked = _kvstack_local("check", local.root, "--only", "tokens")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def _kvstack_local(command: str, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kvstack", command, "--local", "--stack", "dev", "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )

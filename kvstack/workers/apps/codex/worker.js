@@ -1,6 +1,8 @@
 // codex (kvstack reference app): login sessions in AUTH_SESSION_KV with a per-client login rate limit,
 // and a read-through cache in CACHE_KV. The contract is docs/contracts.md, sections "session" and "cache".
 
+import { hasKv, health, json } from "./_shared/app.js";
+
 const RL_LIMIT = 5; // failed logins allowed per client and window
 const RL_WINDOW_SECONDS = 900;
 const DEFAULT_SESSION_TTL = 3600;
@@ -14,17 +16,6 @@ const FEATURE_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const CACHE_KEY_RE = /^[A-Za-z0-9._~:-]{1,256}$/;
 
 const encoder = new TextEncoder();
-
-function json(body, status = 200, headers = {}) {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers },
-  });
-}
-
-function hasKv(binding) {
-  return Boolean(binding) && typeof binding.get === "function" && typeof binding.put === "function";
-}
 
 function notAvailable(binding) {
   return json({ error: `${binding} not available` }, 503);
@@ -51,27 +42,16 @@ async function sameSecret(given, expected) {
   return diff === 0;
 }
 
-function health(env) {
-  const bindings = { AUTH_SESSION_KV: hasKv(env.AUTH_SESSION_KV), CACHE_KV: hasKv(env.CACHE_KV) };
-  const required = ["AUTH_SESSION_KV", "CACHE_KV"];
-  const missing = required.filter((name) => !bindings[name]);
-  return json(
-    {
-      app: "codex",
-      ok: missing.length === 0,
-      environment: env.APP_ENV ?? null,
-      view: env.KVSTACK_VIEW ?? null,
-      bindings,
-      required,
-      missing,
-      config: {
-        LOGIN_USER: Boolean(env.LOGIN_USER),
-        LOGIN_PASSWORD: Boolean(env.LOGIN_PASSWORD),
-        TRUSTED_CLIENT_HEADER: Boolean(env.TRUSTED_CLIENT_HEADER),
-      },
+function appHealth(env) {
+  return health("codex", env, {
+    bindings: { AUTH_SESSION_KV: hasKv(env.AUTH_SESSION_KV), CACHE_KV: hasKv(env.CACHE_KV) },
+    required: ["AUTH_SESSION_KV", "CACHE_KV"],
+    config: {
+      LOGIN_USER: Boolean(env.LOGIN_USER),
+      LOGIN_PASSWORD: Boolean(env.LOGIN_PASSWORD),
+      TRUSTED_CLIENT_HEADER: Boolean(env.TRUSTED_CLIENT_HEADER),
     },
-    missing.length === 0 ? 200 : 503,
-  );
+  });
 }
 
 // Who is logging in: Cloudflare's CF-Connecting-IP, which clients cannot set. Locally every request
@@ -246,7 +226,7 @@ async function cache(request, url, env) {
 }
 
 const ROUTES = {
-  "/health": { GET: (request, url, env) => health(env) },
+  "/health": { GET: (request, url, env) => appHealth(env) },
   "/api/login": { POST: (request, url, env) => login(request, env) },
   "/api/session": { GET: (request, url, env) => currentSession(request, env) },
   "/api/logout": { POST: (request, url, env) => logout(request, env) },

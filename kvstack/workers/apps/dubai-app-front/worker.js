@@ -2,6 +2,8 @@
 // CHART_KV keeps the newest 50 per session, and an SSE stream pushes them to the viewer.
 // The contract (routes, bodies, status codes, keys, TTLs) is docs/contracts.md, section "chart".
 
+import { hasKv, health, json } from "./_shared/app.js";
+
 const CHART_CAP = 50; // messages kept per session, newest last
 const WEBHOOK_LOG_CAP = 50; // deliveries kept in webhook:messages
 const WEBHOOK_LOG_KEY = "webhook:messages";
@@ -18,33 +20,12 @@ const KEEPALIVE_MS = 10000;
 
 const encoder = new TextEncoder();
 
-function json(body, status = 200, headers = {}) {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers },
+function appHealth(env) {
+  return health("dubai-app-front", env, {
+    bindings: { CHART_KV: hasKv(env.CHART_KV), WEBHOOK_KV: hasKv(env.WEBHOOK_KV) },
+    required: ["CHART_KV"],
+    config: { WEBHOOK_SECRET: Boolean(env.WEBHOOK_SECRET) },
   });
-}
-
-function hasKv(binding) {
-  return Boolean(binding) && typeof binding.get === "function" && typeof binding.put === "function";
-}
-
-function health(env) {
-  const bindings = { CHART_KV: hasKv(env.CHART_KV), WEBHOOK_KV: hasKv(env.WEBHOOK_KV) };
-  const missing = bindings.CHART_KV ? [] : ["CHART_KV"];
-  return json(
-    {
-      app: "dubai-app-front",
-      ok: missing.length === 0,
-      environment: env.APP_ENV ?? null,
-      view: env.KVSTACK_VIEW ?? null,
-      bindings,
-      required: ["CHART_KV"],
-      missing,
-      config: { WEBHOOK_SECRET: Boolean(env.WEBHOOK_SECRET) },
-    },
-    missing.length === 0 ? 200 : 503,
-  );
 }
 
 function chartKey(sessionId) {
@@ -217,7 +198,7 @@ function stream(url, env, ctx) {
 }
 
 const ROUTES = {
-  "/health": { GET: (request, url, env) => health(env) },
+  "/health": { GET: (request, url, env) => appHealth(env) },
   "/api/webhook": { POST: (request, url, env) => webhook(request, env) },
   "/api/charts": { GET: (request, url, env) => charts(url, env) },
   "/api/stream": { GET: (request, url, env, ctx) => stream(url, env, ctx) },

@@ -7,6 +7,7 @@
 //   username:<name>             string: the Clerk user id of <name>, cached lazily, dropped on a change
 
 import { Redis } from "@upstash/redis/cloudflare";
+import { health, json } from "./_shared/app.js";
 
 const NAMESPACE_HEADER = "x-kv-namespace";
 const SCAN_COUNT = 1000;
@@ -26,38 +27,22 @@ class Refused extends Error {
   }
 }
 
-function json(body, status = 200, headers = {}) {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers },
-  });
-}
-
 function missingConfig(env) {
   return ["KV_REST_API_URL", "KV_REST_API_TOKEN", "KV_NAMESPACE"].filter((name) => !env[name]);
 }
 
-function health(env) {
-  const missing = missingConfig(env);
-  return json(
-    {
-      app: "energy",
-      ok: missing.length === 0,
-      environment: env.APP_ENV ?? null,
-      view: env.KVSTACK_VIEW ?? null,
-      bindings: {},
-      required: ["KV_REST_API_URL", "KV_REST_API_TOKEN", "KV_NAMESPACE"],
-      missing,
-      // Never the URL or the token: only whether they are set, and the prefixes.
-      config: {
-        namespace: env.KV_NAMESPACE ?? null,
-        testNamespace: env.KV_TEST_NAMESPACE ?? null,
-        restUrlSet: Boolean(env.KV_REST_API_URL),
-        tokenSet: Boolean(env.KV_REST_API_TOKEN),
-      },
+function appHealth(env) {
+  return health("energy", env, {
+    required: ["KV_REST_API_URL", "KV_REST_API_TOKEN", "KV_NAMESPACE"],
+    missing: missingConfig(env),
+    // Never the URL or the token: only whether they are set, and the prefixes.
+    config: {
+      namespace: env.KV_NAMESPACE ?? null,
+      testNamespace: env.KV_TEST_NAMESPACE ?? null,
+      restUrlSet: Boolean(env.KV_REST_API_URL),
+      tokenSet: Boolean(env.KV_REST_API_TOKEN),
     },
-    missing.length === 0 ? 200 : 503,
-  );
+  });
 }
 
 // The namespace of one request: the app's own, or its test namespace when the request asks for exactly
@@ -265,7 +250,7 @@ async function route(request, env, url) {
   const path = url.pathname;
   if (path === "/health") {
     allow(request, ["GET"]);
-    return health(env);
+    return appHealth(env);
   }
   const missing = missingConfig(env);
   if (missing.length > 0) return json({ error: `not configured: ${missing.join(", ")} unset` }, 503);

@@ -2,6 +2,8 @@
 // deduplicated in KV (24 h), and a cron that refreshes every cached class state.
 // The contract is docs/contracts.md, section "class state".
 
+import { hasKv, health, json } from "./_shared/app.js";
+
 const CLASS_TTL = 3600;
 const NOTIF_TTL = 86400;
 const CRON_REFRESH_LIMIT = 1000; // class states refreshed per scheduled run, at most
@@ -12,33 +14,8 @@ const STATUSES = ["open", "closed", "waitlist"];
 
 const encoder = new TextEncoder();
 
-function json(body, status = 200, headers = {}) {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers },
-  });
-}
-
-function hasKv(binding) {
-  return Boolean(binding) && typeof binding.get === "function" && typeof binding.put === "function";
-}
-
-function health(env) {
-  const bindings = { KV: hasKv(env.KV) };
-  const missing = bindings.KV ? [] : ["KV"];
-  return json(
-    {
-      app: "pickmyclass",
-      ok: missing.length === 0,
-      environment: env.APP_ENV ?? null,
-      view: env.KVSTACK_VIEW ?? null,
-      bindings,
-      required: ["KV"],
-      missing,
-      config: {},
-    },
-    missing.length === 0 ? 200 : 503,
-  );
+function appHealth(env) {
+  return health("pickmyclass", env, { bindings: { KV: hasKv(env.KV) }, required: ["KV"] });
 }
 
 // The fake upstream (the university's class search): deterministic per class number, so checks can
@@ -135,7 +112,7 @@ export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     try {
-      if (url.pathname === "/health" && request.method === "GET") return health(env);
+      if (url.pathname === "/health" && request.method === "GET") return appHealth(env);
       if (url.pathname.startsWith("/api/classes/")) {
         if (request.method !== "GET") return json({ error: `${request.method} not allowed` }, 405, { allow: "GET" });
         return await classState(url, env);
