@@ -3,9 +3,9 @@
 What the explorer API gives, and how kvstack uses it:
 - bulk write (``PUT /bulk``, JSON items) is the only write carrying expiry; it takes a value of at most
   25 MiB of characters, so text values go as text and binary values as base64 up to 18.75 MiB; a larger binary
-  value without expiry goes through the single-value PUT (raw bytes, metadata as a form part). Its base64
-  check, a backtracking regex, overflowed V8's regexp stack past ~2 MiB: the runtime runs V8's linear-time
-  regexp engine (``wrangler.LINEAR_REGEXP_FLAG``);
+  value goes through the single-value PUT (raw bytes, metadata as a form part), which drops an expiry: the API
+  keeps that expiry itself (expiries.py). The bulk route's base64 check, a backtracking regex, overflowed
+  V8's regexp stack past ~2 MiB: the runtime runs V8's linear-time regexp engine (``wrangler.LINEAR_REGEXP_FLAG``);
 - each bulk call writes or deletes its items one by one, all at once, at a cost that grows faster than the
   item count: calls are cut into batches of ``BATCH`` items sent a few at a time (linear cost, and no
   single storage call long enough to time out). The floor is Miniflare's own: one Durable Object request,
@@ -36,7 +36,6 @@ from kvstack.local.api.limits import (
     CODE_BAD_CURSOR,
     CODE_BAD_REQUEST,
     CODE_INTERNAL,
-    CODE_VALUE_TOO_LARGE,
     MIN_TTL,
 )
 from kvstack.local.api.writebehind import SYNC_WINDOW, Pending
@@ -44,7 +43,6 @@ from kvstack.local.api.writebehind import SYNC_WINDOW, Pending
 __all__ = [
     "BASE64_MAX_BYTES",
     "Item",
-    "check_storable",
     "delete_keys",
     "list_page",
     "listing_entry",
@@ -83,17 +81,6 @@ def _failed(answer: Any) -> ApiError:
     return ApiError(status, CODE_BAD_REQUEST if status < 500 else CODE_INTERNAL, _message(answer))
 
 
-def check_storable(value: bytes, has_expiry: bool, where: str = "") -> None:
-    """A 413 (before anything is accepted) for the one value the explorer has no way to store."""
-    if has_expiry and len(value) > BASE64_MAX_BYTES and not _is_text(value):
-        raise ApiError(
-            413,
-            CODE_VALUE_TOO_LARGE,
-            f"{where}a binary value above {BASE64_MAX_BYTES} bytes (18.75 MiB) cannot carry an expiry in the "
-            "local Cloudflare: Miniflare's explorer takes expiry only on base64 of at most 25 MiB",
-        )
-
-
 def _is_text(value: bytes) -> bool:
     try:
         value.decode("utf-8")
@@ -124,12 +111,13 @@ def _bulk_item(write: Pending, now: float) -> Item | None:
     elif len(write.value) <= BASE64_MAX_BYTES:
         item.update(value=base64.b64encode(write.value).decode(), base64=True)
     else:
-        return None  # check_storable refused it with an expiry: none here
+        write.kept_expiry = write.expiration is not None  # the single-value PUT drops it: see expiries.py
+        return None
     return item
 
 
 async def _write_single(context: Context, write: Pending) -> None:
-    """A value the bulk route cannot carry (large binary, no expiry): the explorer's single-value PUT."""
+    """A value the bulk route cannot carry (binary above 18.75 MiB): the explorer's single-value PUT."""
     assert write.value is not None
     files: dict[str, Any] = {"value": ("value", write.value, "application/octet-stream")}
     if write.metadata is not None:
@@ -198,7 +186,7 @@ Accepted = tuple[str, bytes, dict[str, int], Any]  # key, value, expiry ({} or o
 async def write_values(
     context: Context, namespace: str, writes: Sequence[Accepted], *, wait: float = SYNC_WINDOW
 ) -> None:
-    """Accept ``(key, value, expiry, metadata)`` writes (validated; see check_storable) through the write-behind."""
+    """Accept validated ``(key, value, expiry, metadata)`` writes through the write-behind."""
     now = time.time()
     accepted = [
         context.writes.new(namespace, key, value, absolute_expiry(expiry, now), metadata)
@@ -262,14 +250,15 @@ async def list_page(context: Context, namespace: str, params: dict[str, Any]) ->
     if answer.status_code != 200:
         raise _failed(answer)
     body = answer.json()
-    entries = [entry for entry in body.get("result") or [] if isinstance(entry, dict)]
+    now = time.time()
+    listed = [entry for entry in body.get("result") or [] if isinstance(entry, dict)]
     cursor = str((body.get("result_info") or {}).get("cursor") or "")
+    bound = str(listed[-1].get("name")) if cursor and listed else None
+    entries = [kept for entry in listed if (kept := context.writes.kept.apply(namespace, entry, now)) is not None]
     after = _key_of(str(params.get("cursor") or ""))
     pending = context.writes.pending_in(namespace, str(params.get("prefix") or ""), after)
     if not pending:
         return entries, _seal(namespace, cursor)
-    now = time.time()
-    bound = str(entries[-1].get("name")) if cursor and entries else None
     merged = {str(entry.get("name")): entry for entry in entries if entry.get("name") not in pending}
     for key, write in pending.items():
         if (bound is None or key <= bound) and not write.gone(now):
@@ -293,9 +282,11 @@ async def listing_entry(context: Context, namespace: str, key: str) -> Item | No
 
 async def read_value(context: Context, namespace: str, key: str) -> tuple[bytes, Item] | None:
     """The value and its listing entry (fetched at the same time); None when the key does not exist."""
-    write = context.writes.pending(namespace, key)
+    write, now = context.writes.pending(namespace, key), time.time()
     if write is not None:
-        return None if write.gone(time.time()) or write.value is None else (write.value, _entry(write))
+        return None if write.gone(now) or write.value is None else (write.value, _entry(write))
+    if context.writes.kept.expired(namespace, key, now):
+        return None
     answer, entry = await asyncio.gather(
         context.explorer("GET", namespace, f"/values/{key_path(key)}"), listing_entry(context, namespace, key)
     )
@@ -312,7 +303,8 @@ async def read_values(context: Context, namespace: str, keys: Sequence[str]) -> 
     for key in keys:
         write = context.writes.pending(namespace, key)
         if write is None:
-            stored.append(key)
+            if not context.writes.kept.expired(namespace, key, now):
+                stored.append(key)
         elif not write.gone(now) and write.value is not None:
             found[key] = write.value.decode("utf-8", "replace")  # as Miniflare's bulk get reads a value: text
     if stored:

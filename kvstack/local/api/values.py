@@ -162,7 +162,6 @@ async def write_value(request: Request) -> Response:
         value = await request.body()
     _check_value(len(value))
     _check_metadata(metadata)
-    storage.check_storable(value, bool(expiry))
     await storage.write_values(context, namespace, [(key, value, expiry, metadata)])
     return success({})
 
@@ -195,7 +194,6 @@ async def bulk_write(request: Request) -> Response:
         _check_value(len(value))
         _check_metadata(entry.metadata)
         expiry = _expiry(entry.expiration, entry.expiration_ttl)
-        storage.check_storable(value, bool(expiry), where=f"body[{where}]: ")
         writes.append((entry.key, value, expiry, entry.metadata))
     if writes:
         await storage.write_values(context, namespace, writes)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from kvstack.local.api.envelope import ApiError, StorageUnavailable
+from kvstack.local.api.expiries import KeptExpiries
 
 __all__ = ["DRAIN_CHUNK", "SYNC_WINDOW", "Journal", "Pending", "Ticket", "WriteBehind"]
 
@@ -72,6 +73,7 @@ class Pending:
     metadata: Any = None
     ticket: Ticket | None = None  # None for a write replayed from the journal: nobody waits for it
     failures: int = 0  # chunks with this write that the storage answered with a 5xx
+    kept_expiry: bool = False  # set by the store step: stored without its expiry, which the API keeps (expiries.py)
 
     @property
     def slot(self) -> Key:
@@ -141,9 +143,11 @@ class WriteBehind:
         self.by_namespace: dict[str, dict[str, Pending]] = {}
         self.urgent: deque[Pending] = deque()  # writes of calls still waiting for them
         self.in_flight: dict[Key, Pending] = {}  # both lanes' chunks being stored
+        self.kept = KeptExpiries(journal.db)
         self.stored = 0
         self.refused = 0
         self._wake = asyncio.Event()
+        self._kept_added = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         replayed = journal.replay()
         self.version = max((p.version for p in replayed), default=0)
@@ -181,6 +185,7 @@ class WriteBehind:
                 loop.create_task(self._drain(self.store, urgent), name=f"kvstack-write-behind-{lane}")
                 for urgent, lane in ((True, "urgent"), (False, "backlog"))
             ]
+            self._tasks.append(loop.create_task(self._sweep(), name="kvstack-write-behind-expiries"))
             self._wake.set()
 
     async def stop(self) -> None:
@@ -279,7 +284,11 @@ class WriteBehind:
                 if not keys:
                     del self.by_namespace[write.namespace]
             self._settle(write, refused.get(write))
-        self.stored += len(chunk) - len(refused)
+        stored = [write for write in chunk if write not in refused]
+        keep = {w.slot: w.expiration for w in stored if w.kept_expiry and w.expiration is not None}
+        if self.kept.update(keep, forget=[write.slot for write in stored]):
+            self._kept_added.set()
+        self.stored += len(stored)
         self.refused += len(refused)
         for write, error in refused.items():
             log.error("the storage refused the write of %r in %s: %s", write.key, write.namespace, error.message)
@@ -323,3 +332,16 @@ class WriteBehind:
         for write in chunk:
             if self.in_flight.get(write.slot) is write:
                 del self.in_flight[write.slot]
+
+    async def _sweep(self) -> None:
+        """Delete each key whose kept expiry has passed (unless a later write of it is pending)."""
+        while True:
+            now = time.time()
+            due = [slot for slot in self.kept.due(now) if slot not in self.latest]
+            if due:
+                await self.submit([self.new(namespace, key, None) for namespace, key in due], wait=0)
+            next_due = self.kept.next_due()
+            self._kept_added.clear()
+            pause = 30.0 if next_due is None else min(30.0, max(0.5, next_due - now))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kept_added.wait(), pause)
