@@ -246,6 +246,10 @@ async def list_page(context: Context, namespace: str, params: dict[str, Any]) ->
     """
     if params.get("cursor"):
         params = {**params, "cursor": _unseal(namespace, str(params["cursor"]))}
+    # Taken before the storage is asked: a write stored meanwhile is then in one of the two, never in neither.
+    pending = context.writes.pending_in(
+        namespace, str(params.get("prefix") or ""), _key_of(str(params.get("cursor") or ""))
+    )
     answer = await context.explorer("GET", namespace, "/keys", params=params)
     if answer.status_code != 200:
         raise _failed(answer)
@@ -255,8 +259,6 @@ async def list_page(context: Context, namespace: str, params: dict[str, Any]) ->
     cursor = str((body.get("result_info") or {}).get("cursor") or "")
     bound = str(listed[-1].get("name")) if cursor and listed else None
     entries = [kept for entry in listed if (kept := context.writes.kept.apply(namespace, entry, now)) is not None]
-    after = _key_of(str(params.get("cursor") or ""))
-    pending = context.writes.pending_in(namespace, str(params.get("prefix") or ""), after)
     if not pending:
         return entries, _seal(namespace, cursor)
     merged = {str(entry.get("name")): entry for entry in entries if entry.get("name") not in pending}
