@@ -60,6 +60,11 @@ def test_what_no_function_answers_is_the_static_output(site: Up) -> None:
     assert (page.status_code, page.text) == (200, INDEX_HTML)
 
 
+def test_a_function_uses_nodes_built_ins_under_the_projects_nodejs_compat(site: Up) -> None:
+    answer = httpx.get(f"{site.status['apps']['site']}/encode", params={"text": "kv"}, timeout=30)
+    assert (answer.status_code, answer.json()) == (200, {"base64": "a3Y="})
+
+
 def test_the_functions_operations_are_counted_for_the_analytics(site: Up) -> None:
     production, _ = site.ids("site", "SITE_KV")
     before = operations(site, production)
@@ -74,6 +79,7 @@ def test_up_writes_nothing_into_the_users_pages_project(site: Up) -> None:
         "functions",
         "functions/api",
         "functions/api/[key].js",
+        "functions/encode.js",
         "functions/health.js",
         "public",
         "public/index.html",

@@ -28,7 +28,7 @@ def _project(root: Path) -> PagesProject:
 def test_the_functions_and_the_static_output_are_found_beside_the_wrangler_file(tmp_path: Path) -> None:
     project = _project(write_pages_project(tmp_path / "project"))
     app = tmp_path / "project" / "apps" / "site"
-    assert project == PagesProject(app, app / "functions", app / "public")
+    assert project == PagesProject(app, app / "functions", app / "public", "2025-09-01", ("nodejs_compat",))
 
 
 def test_a_pages_app_without_functions_has_no_project_to_run(tmp_path: Path) -> None:
@@ -98,3 +98,19 @@ def test_a_build_that_fails_is_one_line_with_the_file_and_wranglers_message(
     assert failed.startswith(expected), failed
     assert "\n" not in failed
     assert "\x1b" not in failed
+
+
+@pytest.mark.runtime
+def test_a_failing_file_outside_the_project_is_named_by_its_absolute_path(tmp_path: Path) -> None:
+    root = write_pages_project(tmp_path / "project", functions=False)
+    (root / "shared").mkdir()
+    (root / "shared" / "format.js").write_text("export const format = (text) => {\n")
+    functions = root / "apps" / "site" / "functions"
+    functions.mkdir()
+    (functions / "index.js").write_text(
+        'import { format } from "../../../shared/format.js";\n'
+        'export const onRequest = () => new Response(format("x"));\n'
+    )
+    failed = build_functions(_project(root), tmp_path / "tree", wrangler_command(), node_environment())
+    assert failed is not None
+    assert failed.startswith(f"{(root / 'shared' / 'format.js').resolve()}:2:0: "), failed

@@ -123,7 +123,7 @@ def test_a_pages_app_with_functions_runs_them_from_its_own_folder(tmp_path: Path
     assert site.kind == "functions"
     assert site.line == "site: runs its own Pages Functions functions/ (apps/site/wrangler.toml), assets public/"
     folder = project / "apps" / "site"
-    pages = PagesProject(folder, folder / "functions", folder / "public")
+    pages = PagesProject(folder, folder / "functions", folder / "public", "2025-09-01", ("nodejs_compat",))
     assert site.spec == AppSpec("site", tmp_path / "tree" / "apps" / "site" / "wrangler.toml", "top", pages=pages)
 
 
