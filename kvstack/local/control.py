@@ -192,16 +192,21 @@ def _up(
     return state
 
 
-def down(root: Path) -> list[ProcessRecord]:
-    """Stop exactly the processes `up` recorded; storage and outputs stay for the next `up`."""
+def down(root: Path, progress: Progress = lambda _message: None) -> list[ProcessRecord]:
+    """Stop exactly the processes `up` recorded, once answered KV writes are stored; storage and outputs stay."""
     with exclusive(state_dir(root), "down"):
-        return _down(root)
+        return _down(root, progress)
 
 
-def _down(root: Path) -> list[ProcessRecord]:
+def _down(root: Path, progress: Progress = lambda _message: None) -> list[ProcessRecord]:
     state = LocalState.load(root)
     if state is None:
         return []
+    token_file = Path(state.token_file)
+    if state.processes and token_file.is_file():
+        from kvstack.local.api.client import store_pending_writes
+
+        store_pending_writes(state.api_url, token_file.read_text(encoding="utf-8").strip(), progress)
     stopped = _stop_all(state)
     state.processes.clear()
     state.apps.clear()
