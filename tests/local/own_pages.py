@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.local.own_project import ACCOUNT, CATALOG_HEAD, KEYSPACE, STACK
 
-__all__ = ["ACCOUNT", "BROKEN_KEY_JS", "INDEX_HTML", "write_pages_project"]
+__all__ = ["ACCOUNT", "BROKEN_KEY_JS", "INDEX_HTML", "KEY_JS", "write_pages_project"]
 
 _CATALOG = (
     "name: site-stack\n"

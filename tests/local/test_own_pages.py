@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from tests.cli.conftest import run_kvstack
-from tests.local.local_up import Up, check_local, local_up, operations, running, wait_until_counted
-from tests.local.own_pages import ACCOUNT, BROKEN_KEY_JS, INDEX_HTML, write_pages_project
+from tests.local.local_up import Up, check_local, local_up, operations, running, start, wait_until_counted
+from tests.local.own_pages import ACCOUNT, BROKEN_KEY_JS, INDEX_HTML, KEY_JS, write_pages_project
 
 __all__ = ["local_up"]  # the fixture, used by name
 
@@ -97,6 +97,19 @@ def test_check_local_passes_on_the_users_pages_app(site: Up) -> None:
     assert report["summary"]["skipped"] == 0
     passed = {c["name"] for c in report["checks"] if c["outcome"] == "passed"}
     assert "test_app_reports_its_bindings_available[site]" in passed
+
+
+def test_a_second_up_builds_the_edited_functions_again(site: Up) -> None:
+    # after the module's other tests: `down`, an edit of a function, and an everyday (warm) `up`, which starts
+    # wrangler on the view the app ran last, once the Functions are built again
+    assert run_kvstack("local", "down", "--root", str(site.root)).returncode == 0
+    function = site.root / "apps" / "site" / "functions" / "api" / "[key].js"
+    function.write_text(KEY_JS.replace("by: WHERE", 'by: "edited"'))
+    again = start(site.root)
+    assert again.code == 0, again.printed
+    assert again.lines("site") == [RUNS], again.printed
+    answer = httpx.put(f"{again.status['apps']['site']}/api/second", content="after the edit", timeout=30)
+    assert (answer.status_code, answer.json()["by"]) == (201, "edited")
 
 
 def test_functions_that_do_not_build_are_one_line_no_runtime_and_check_is_not_green(
