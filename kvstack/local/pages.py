@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from kvstack.catalog import App
 from kvstack.files import atomic_write
+from kvstack.local.processes import stop_group
 from kvstack.wranglerfile import read_wrangler_file
 
 __all__ = [
@@ -100,22 +101,26 @@ def build_functions(project: PagesProject, app_folder: Path, wrangler: list[str]
         command += ["--compatibility-date", project.compatibility_date]
     for flag in project.compatibility_flags:
         command += ["--compatibility-flags", flag]
-    try:
-        done = subprocess.run(
-            command,
-            check=False,
-            cwd=work,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=_BUILD_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        return f"`wrangler pages functions build` did not finish within {_BUILD_TIMEOUT:.0f} s"
-    if done.returncode == 0 and (work / _WORKER / "index.js").is_file():
+    # Its own process group: on a timeout the whole build stops, esbuild's service included.
+    with subprocess.Popen(
+        command,
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    ) as build:
+        try:
+            printed, _ = build.communicate(timeout=_BUILD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            stop_group(build.pid)
+            build.communicate()
+            return f"`wrangler pages functions build` did not finish within {_BUILD_TIMEOUT:g} s"
+    if build.returncode == 0 and (work / _WORKER / "index.js").is_file():
         return None
-    output = _ANSI.sub("", (done.stdout + done.stderr).decode(errors="replace"))
-    return _first_error(output, project, work) or f"wrangler exited with code {done.returncode}"
+    output = _ANSI.sub("", printed.decode(errors="replace"))
+    return _first_error(output, project, work) or f"wrangler exited with code {build.returncode}"
 
 
 def _first_error(output: str, project: PagesProject, work: Path) -> str | None:

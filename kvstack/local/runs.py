@@ -132,7 +132,7 @@ def _plan(catalog: Catalog, app: App, tree: Path) -> AppRun:
         return AppRun(app.name, "functions", line + served, spec)
     if (REFERENCE_APPS_DIR / app.name / config.name).is_file():
         if app.kind == "pages":
-            why = "a Pages app: kvstack does not build it"
+            why = f"a Pages app with no {FUNCTIONS_DIR}/ beside {app.wrangler.relpath}"
         elif main is None:
             why = f"{app.wrangler.relpath} names no main" if own_file.is_file() else f"no {app.wrangler.relpath}"
         else:

@@ -7,13 +7,17 @@ user's Functions fail: a syntax error, an import that does not resolve, a ``func
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kvstack.catalog import load_catalog
+from kvstack.local import pages
 from kvstack.local.apps import AppSpec
 from kvstack.local.pages import PAGES_DIR, PagesProject, build_functions, pages_project
+from kvstack.local.processes import group_members
 from kvstack.local.views import PROBE_FILE, deployed_view
 from kvstack.local.wrangler import node_environment, wrangler_command
 from tests.local.own_pages import BROKEN_KEY_JS, write_pages_project
@@ -114,3 +118,22 @@ def test_a_failing_file_outside_the_project_is_named_by_its_absolute_path(tmp_pa
     failed = build_functions(_project(root), tmp_path / "tree", wrangler_command(), node_environment())
     assert failed is not None
     assert failed.startswith(f"{(root / 'shared' / 'format.js').resolve()}:2:0: "), failed
+
+
+@pytest.mark.runtime
+def test_a_build_past_its_deadline_is_stopped_whole_and_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = _project(write_pages_project(tmp_path / "project"))
+    monkeypatch.setattr(pages, "_BUILD_TIMEOUT", 0.5)  # wrangler alone takes longer to start
+    started: list[int] = []
+    popen = subprocess.Popen
+
+    def recording(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = popen(*args, **kwargs)
+        started.append(process.pid)
+        return process
+
+    monkeypatch.setattr(pages.subprocess, "Popen", recording)
+    failed = build_functions(project, tmp_path / "tree", wrangler_command(), node_environment())
+    assert failed == "`wrangler pages functions build` did not finish within 0.5 s"
+    assert started
+    assert group_members(started[0]) == []

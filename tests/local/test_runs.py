@@ -35,7 +35,8 @@ def test_the_seeds_run_their_reference_apps(tmp_path: Path, stack: str, section:
 def test_each_seed_gets_one_line_saying_what_runs_and_where_its_flows_run(tmp_path: Path) -> None:
     lines = {run.app: run.line for run in plan_runs(load_catalog(ROOT, "dev"), tmp_path)}
     assert lines == {
-        "dubai-app-front": "dubai-app-front: runs kvstack's reference app (a Pages app: kvstack does not build it); "
+        "dubai-app-front": "dubai-app-front: runs kvstack's reference app (a Pages app with no functions/ beside "
+        "apps/dubai-app-front/wrangler.toml); "
         "its flows (chart) run against it",
         "chatchonk-api": "chatchonk-api: a REST API client: namespaces and tokens only, no runtime; "
         "its flows (rest-cache) use the API, not a runtime",
