@@ -111,7 +111,7 @@ def down(root: RootOption = None) -> None:
     from kvstack.local.control import down as stop
 
     output = Output()
-    stopped = stop(find_root(root))
+    stopped = stop(find_root(root), progress=output.info)
     if not stopped:
         output.info("nothing was running")
     for record in stopped:

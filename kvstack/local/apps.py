@@ -22,6 +22,7 @@ from kvstack import names
 from kvstack.catalog import App
 from kvstack.errors import LocalCloudflareError
 from kvstack.local.kvcount import COUNTER_FILE, ENTRY_FILE
+from kvstack.local.pages import PagesProject
 from kvstack.local.views import DEPLOYED_CONFIG, PROBE_FILE
 from kvstack.workers import REFERENCE_APPS_DIR, SHARED_APP_MODULES
 from kvstack.wranglerfile import section_env
@@ -74,6 +75,8 @@ class AppSpec:
     section: str = names.WRANGLER_TOP_SECTION
     # The folder of the app's own wrangler file when it runs its own code there (kvstack.local.runs), else None.
     source: Path | None = None
+    # The project of a Pages app whose own Functions run (built into its folder by kvstack.local.pages), else None.
+    pages: PagesProject | None = None
 
     @property
     def deployed_config(self) -> Path:

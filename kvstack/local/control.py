@@ -2,11 +2,11 @@
 
 `up` runs, in this order:
 
-1. each app's folder prepared in ``tree/``: its own code runs in place, else kvstack's reference app is
-   copied there, else nothing runs for it and one line says why (``runs.py``); if every running app has a
-   deployed view (``views.py``)
-   from the last `up`, one `wrangler dev` started on those views (router + storage worker + apps; see
-   ``runtime.py`` and ``router.py``), not waited for: it boots while the next steps run;
+1. each app's folder prepared in ``tree/``: its own code runs in place (a Pages app's Functions are built
+   there first), else kvstack's reference app is copied there, else nothing runs for it and one line says
+   why (``runs.py``); if every running app has a deployed view (``views.py``) from the last `up`, one
+   `wrangler dev` started on those views (router + storage worker + apps; see ``runtime.py`` and
+   ``router.py``), not waited for: it boots while the next steps run;
 2. the API server (``python -m kvstack.local.api``): the Cloudflare v4 subset, its own state under
    ``api/``, KV data through Miniflare's explorer API on the runtime's port (chosen up front);
 3. the stack's Pulumi program, applied through that API with the official SDK (``apply.py``):
@@ -192,16 +192,21 @@ def _up(
     return state
 
 
-def down(root: Path) -> list[ProcessRecord]:
-    """Stop exactly the processes `up` recorded; storage and outputs stay for the next `up`."""
+def down(root: Path, progress: Progress = lambda _message: None) -> list[ProcessRecord]:
+    """Stop exactly the processes `up` recorded, once answered KV writes are stored; storage and outputs stay."""
     with exclusive(state_dir(root), "down"):
-        return _down(root)
+        return _down(root, progress)
 
 
-def _down(root: Path) -> list[ProcessRecord]:
+def _down(root: Path, progress: Progress = lambda _message: None) -> list[ProcessRecord]:
     state = LocalState.load(root)
     if state is None:
         return []
+    token_file = Path(state.token_file)
+    if state.processes and token_file.is_file():
+        from kvstack.local.api.client import store_pending_writes
+
+        store_pending_writes(state.api_url, token_file.read_text(encoding="utf-8").strip(), progress)
     stopped = _stop_all(state)
     state.processes.clear()
     state.apps.clear()
@@ -317,10 +322,10 @@ def _stage_tree(
     wrangler_command()  # no wrangler, no runtime: say so (run `kvstack local install`) before anything starts
     runs = plan_runs(catalog, tree)
     store_runs = plan_store_runs(catalog, tree, runs)
+    runs = stage_runs(runs, catalog, progress)  # a Pages app whose Functions do not build runs nothing
     for run in [*runs, *store_runs]:
         progress(run.line)
     state.runs = {run.app: run.line for run in [*runs, *store_runs]}
-    stage_runs(runs, catalog)
     stage_store_runs(store_runs, catalog, store_secrets)
     return [run.spec for run in [*runs, *store_runs] if run.spec is not None]
 

@@ -5,10 +5,14 @@ In this order:
 1. a ``worker`` app whose wrangler file names a ``main`` (relative to that file; the section the stack runs
    may override it) that exists runs **its own code**, in place: its deployed view (``views.py``) imports
    that file where it is, so the app's relative imports and its ``node_modules`` resolve as in the project;
-2. else an app kvstack has a reference app for (``kvstack/workers/apps/<app>/``, standing in for the seeds,
+2. a ``pages`` app whose wrangler file's folder holds ``functions/`` runs **its own Pages Functions**,
+   built by wrangler into its folder of the state tree at staging (``pages.py``), with its static output
+   as assets; a build that fails leaves it no runtime, with wrangler's message in its line;
+3. else an app kvstack has a reference app for (``kvstack/workers/apps/<app>/``, standing in for the seeds,
    whose Next.js/SvelteKit sources are not in this repository) runs that reference app;
-3. else nothing runs for it: the app gets its namespaces, Pages project and tokens, and one line says why
-   (a REST client, a Pages app, a ``main`` that does not exist). Never a refusal: the other apps run.
+4. else nothing runs for it: the app gets its namespaces, Pages project and tokens, and one line says why
+   (a REST client, a Pages app without Functions, a ``main`` that does not exist). Never a refusal: the
+   other apps run.
 
 Each app runs in its own folder of the state tree, ``tree/<folder of its wrangler file>/``, where render
 writes the rendered copy of its wrangler file (``kvstack render --base-dir`` semantics) and the runtime
@@ -18,7 +22,7 @@ writes its deployed view. The user's own files are never written.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,12 +30,14 @@ from typing import Literal
 from kvstack.catalog import App, Catalog
 from kvstack.errors import LocalCloudflareError
 from kvstack.local.apps import AppSpec, local_dev_vars, restage, run_section, stage_reference_app, write_dev_vars
+from kvstack.local.pages import FUNCTIONS_DIR, build_functions, pages_project
+from kvstack.local.wrangler import node_environment, wrangler_command
 from kvstack.workers import REFERENCE_APPS_DIR
 from kvstack.wranglerfile import read_wrangler_file
 
 __all__ = ["AppRun", "RunKind", "plan_runs", "running_specs", "stage_runs"]
 
-RunKind = Literal["own", "reference", "none"]
+RunKind = Literal["own", "functions", "reference", "none"]
 
 
 @dataclass(frozen=True)
@@ -66,30 +72,46 @@ def running_specs(catalog: Catalog, tree: Path) -> list[AppSpec]:
     return [run.spec for run in plan_runs(catalog, tree) if run.spec is not None]
 
 
-def stage_runs(runs: Sequence[AppRun], catalog: Catalog) -> None:
-    """Prepare each running app's folder: a fresh copy of its reference app, or its own local secrets.
+def stage_runs(
+    runs: Sequence[AppRun], catalog: Catalog, progress: Callable[[str], None] = lambda _message: None
+) -> list[AppRun]:
+    """Prepare each running app's folder; returns ``runs``, a Pages app whose Functions did not build as none.
 
     A reference app's folder gets a copy of ``workers/apps/<app>/`` and kvstack's documented local
     secrets (``.dev.vars``). An app running its own code gets the ``.dev.vars*`` files beside its own
-    wrangler file, as `wrangler dev` would read them there. Both keep the deployed view they ran last
-    (with the files it runs), so that `local up` can start wrangler on it while the stack is applied.
+    wrangler file, as `wrangler dev` (or `wrangler pages dev`) would read them there; a Pages app's
+    Functions are built into its folder. All keep the deployed view they ran last (with the files it
+    runs), so that `local up` can start wrangler on it while the stack is applied.
     """
+    staged: list[AppRun] = []
     for run in runs:
+        staged.append(run)
         if run.spec is None:
             continue
         folder = run.spec.config.parent
         if run.kind == "reference":
             stage_reference_app(folder, run.app)
             write_dev_vars(folder, local_dev_vars(run.app))
-        else:
-            restage(folder, None)
-            wrangler = catalog.app(run.app).wrangler
-            assert wrangler is not None  # an app runs its own code only from its wrangler file
-            _copy_dev_vars(wrangler.path.parent, folder)
+            continue
+        restage(folder, None)
+        app = catalog.app(run.app)
+        assert app.wrangler is not None  # an app runs its own code only from its wrangler file
+        _copy_dev_vars(app.wrangler.path.parent, folder)
+        if run.spec.pages is None:
+            continue
+        progress(f"building the Pages Functions of {run.app} (wrangler pages functions build)")
+        failed = build_functions(run.spec.pages, folder, wrangler_command(), node_environment())
+        if failed is not None:
+            line = (
+                f"{run.app}: no runtime: its Pages Functions ({app.wrangler.relpath}) did not build: {failed}; "
+                f"namespaces only{_unreached(_flows(app))} — fix it, then `kvstack local up` again"
+            )
+            staged[-1] = AppRun(run.app, "none", line)
+    return staged
 
 
 def _plan(catalog: Catalog, app: App, tree: Path) -> AppRun:
-    flows = f"its flows ({', '.join(app.flows)})" if app.flows else ""
+    flows = _flows(app)
     if app.wrangler is None:
         what = "a REST API client" if app.kind == "rest" else f"a {app.kind} app without a wrangler file"
         reach = f"; {flows} use the API, not a runtime" if flows and app.kind == "rest" else _unreached(flows)
@@ -101,9 +123,16 @@ def _plan(catalog: Catalog, app: App, tree: Path) -> AppRun:
         spec = AppSpec(app.name, config, run_section(app), source=own_file.parent)
         served = f"; {flows} run against it" if flows else ""
         return AppRun(app.name, "own", f"{app.name}: runs its own {main} ({app.wrangler.relpath}){served}", spec)
+    project = pages_project(app)
+    if project is not None:
+        spec = AppSpec(app.name, config, run_section(app), pages=project)
+        assets = project.output.relative_to(project.folder).as_posix() + "/" if project.output else "none"
+        served = f"; {flows} run against it" if flows else ""
+        line = f"{app.name}: runs its own Pages Functions {FUNCTIONS_DIR}/ ({app.wrangler.relpath}), assets {assets}"
+        return AppRun(app.name, "functions", line + served, spec)
     if (REFERENCE_APPS_DIR / app.name / config.name).is_file():
         if app.kind == "pages":
-            why = "a Pages app: kvstack does not build it"
+            why = f"a Pages app with no {FUNCTIONS_DIR}/ beside {app.wrangler.relpath}"
         elif main is None:
             why = f"{app.wrangler.relpath} names no main" if own_file.is_file() else f"no {app.wrangler.relpath}"
         else:
@@ -122,6 +151,10 @@ def _plan(catalog: Catalog, app: App, tree: Path) -> AppRun:
     else:
         line = f"{app.name}: {app.wrangler.relpath} names no main: namespaces only, no runtime{_unreached(flows)}"
     return AppRun(app.name, "none", line)
+
+
+def _flows(app: App) -> str:
+    return f"its flows ({', '.join(app.flows)})" if app.flows else ""
 
 
 def _unreached(flows: str) -> str:

@@ -8,7 +8,8 @@ preview ids, carrying :data:`VIEW_VAR`, a digest the view's probe entry (:data:`
 wrangler has loaded, whatever the app's own routes are.
 
 An app that runs its own code (``runs.py``) keeps it where it is: the view, written in the state tree,
-points ``main`` and the other paths of the file back at the app's own folder.
+points ``main`` and the other paths of the file back at the app's own folder. A Pages app's own Functions
+run as the Worker wrangler built from them beside the view (``pages.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from kvstack.files import atomic_write
 from kvstack.local.kvcount import ENTRY_FILE, instrument_view
+from kvstack.local.pages import run_pages_functions
 from kvstack.workers import ROUTER_DIR
 from kvstack.wranglerfile import read_wrangler_file, section_table
 
@@ -69,6 +71,8 @@ def deployed_view_text(spec: AppSpec) -> str:
             entry.pop("preview_id", None)
     if spec.source is not None:
         _run_in_place(config, spec.config.parent, spec.source)
+    if spec.pages is not None:
+        run_pages_functions(config, spec.config.parent, spec.pages.output)
     app_main = config.get("main")
     instrument_view(config, spec.config.parent, ROUTER_DIR / "count.js")  # real KV operation counts
     if config.get("main") == ENTRY_FILE and isinstance(app_main, str):

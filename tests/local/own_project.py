@@ -12,8 +12,7 @@ from pathlib import Path
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 
-_CATALOG_HEAD = """\
-name: notes-stack
+CATALOG_HEAD = """\
 runtime:
   name: python
 main: infra/
@@ -59,7 +58,7 @@ _TOKENS = """\
           permissions: [Workers KV Storage Read, Workers Scripts Read]
 """
 
-_STACK = f"""\
+STACK = f"""\
 config:
   kvstack:environment: dev
   kvstack:account_id: {ACCOUNT}
@@ -74,7 +73,7 @@ _NOTES_STACK = """\
       sections: [top]
 """
 
-_KEYSPACE = """\
+KEYSPACE = """\
 description: Notes by id.
 unknown_keys: forbidden
 patterns:
@@ -142,10 +141,12 @@ def write_project(root: Path, *, notes: bool = True, main: str = "src/index.js",
     """
     root.mkdir(parents=True, exist_ok=True)
     app = _NOTES_APP + (f"          flows: [{', '.join(flows)}]\n" if flows else "")
-    (root / "Pulumi.yaml").write_text(_CATALOG_HEAD + (app if notes else "") + _LEDGER_APP + _TOKENS)
-    (root / "Pulumi.dev.yaml").write_text(_STACK + (_NOTES_STACK if notes else ""))
+    (root / "Pulumi.yaml").write_text(
+        "name: notes-stack\n" + CATALOG_HEAD + (app if notes else "") + _LEDGER_APP + _TOKENS
+    )
+    (root / "Pulumi.dev.yaml").write_text(STACK + (_NOTES_STACK if notes else ""))
     (root / "keyspaces").mkdir(exist_ok=True)
-    (root / "keyspaces" / "notes.yaml").write_text(_KEYSPACE)
+    (root / "keyspaces" / "notes.yaml").write_text(KEYSPACE)
     (root / "apps" / "ledger").mkdir(parents=True, exist_ok=True)
     if notes:
         app = root / "apps" / "notes"

@@ -8,73 +8,25 @@ app gets its namespaces and no runtime; a ``main`` that does not exist is one li
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import cloudflare
 import httpx
 import pytest
 
-from kvstack.local.state import local_outputs_file
-from kvstack.outputs import read_outputs_file
 from tests.cli.conftest import run_kvstack
+from tests.local.local_up import Up, check_local, local_up, operations, running, wait_until_counted
 from tests.local.own_project import ACCOUNT, INDEX_JS, WRANGLER, write_project
+
+__all__ = ["local_up"]  # the fixture, used by name
 
 pytestmark = [pytest.mark.runtime, pytest.mark.xdist_group("local-up")]
 
 
-@dataclass
-class Up:
-    """A project after `kvstack local up`: what it printed, its exit code and `local status --json`."""
-
-    root: Path
-    code: int
-    printed: str
-    status: dict[str, Any]
-
-    def sdk(self) -> cloudflare.Cloudflare:
-        token = Path(self.status["token_file"]).read_text().strip()
-        return cloudflare.Cloudflare(
-            api_token=token,
-            base_url=f"{self.status['api_url']}/client/v4",
-            max_retries=0,
-            _strict_response_validation=True,
-        )
-
-    def ids(self, app: str, binding: str) -> tuple[str, str]:
-        found = read_outputs_file(local_outputs_file(self.root, "dev")).apps[app].bindings[binding]
-        return found.id, found.preview_id
-
-
-@pytest.fixture
-def local_up() -> Iterator[Any]:
-    """`local up --stack dev` on a project; every project started is stopped at the end."""
-    started: list[Path] = []
-
-    def up(root: Path) -> Up:
-        started.append(root)
-        result = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
-        status = run_kvstack("local", "status", "--json", "--root", str(root))
-        return Up(root, result.returncode, result.stdout + result.stderr, json.loads(status.stdout or "{}"))
-
-    yield up
-    for root in started:
-        run_kvstack("local", "down", "--root", str(root))
-
-
 @pytest.fixture(scope="module")
 def notes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    root = write_project(tmp_path_factory.mktemp("own") / "project")
-    result = run_kvstack("local", "up", "--stack", "dev", "--root", str(root))
-    try:
-        status = run_kvstack("local", "status", "--json", "--root", str(root))
-        yield Up(root, result.returncode, result.stdout + result.stderr, json.loads(status.stdout or "{}"))
-    finally:
-        run_kvstack("local", "down", "--root", str(root))
+    with running(write_project(tmp_path_factory.mktemp("own") / "project")) as up:
+        yield up
 
 
 def test_up_runs_the_apps_own_main_and_says_what_runs_for_each_app(notes: Up) -> None:
@@ -86,27 +38,20 @@ def test_up_runs_the_apps_own_main_and_says_what_runs_for_each_app(notes: Up) ->
 
 
 def test_a_request_writes_through_the_apps_binding_into_the_production_namespace(notes: Up) -> None:
-    production, preview = notes.ids("notes", "NOTES_KV")
     answer = httpx.put(f"{notes.status['apps']['notes']}/notes/first", content="hello from the app", timeout=30)
     # its own code, its relative import and its package resolved where its sources are
     assert answer.status_code == 201, answer.text
     assert answer.json() == {"saved": "note:first", "by": "apps/notes/src/store.js with notes-lib from node_modules"}
-    with notes.sdk() as sdk:
-        stored = sdk.kv.namespaces.values.get("note:first", account_id=ACCOUNT, namespace_id=production)
-        assert json.loads(stored.text()) == {"text": "hello from the app"}
-        with pytest.raises(cloudflare.NotFoundError):
-            sdk.kv.namespaces.values.get("note:first", account_id=ACCOUNT, namespace_id=preview)
+    stored = notes.stored_in_production_only("notes", "NOTES_KV", "note:first")
+    assert json.loads(stored) == {"text": "hello from the app"}
 
 
 def test_the_apps_operations_are_counted_for_the_analytics(notes: Up) -> None:
     production, _ = notes.ids("notes", "NOTES_KV")
-    before = _operations(notes, production)
+    before = operations(notes, production)
     answer = httpx.put(f"{notes.status['apps']['notes']}/notes/counted", content="one write", timeout=30)
     assert answer.status_code == 201, answer.text
-    deadline = time.monotonic() + 30  # the counter's record lands while the request ends (waitUntil)
-    while _operations(notes, production).get("write", 0) != before.get("write", 0) + 1:
-        assert time.monotonic() < deadline, f"the write was not counted: {_operations(notes, production)}"
-        time.sleep(0.2)
+    wait_until_counted(notes, production, "write", before.get("write", 0) + 1)
 
 
 def test_up_writes_nothing_into_the_users_own_files(notes: Up) -> None:
@@ -121,9 +66,8 @@ def test_up_writes_nothing_into_the_users_own_files(notes: Up) -> None:
 
 
 def test_check_local_passes_on_the_users_own_app(notes: Up) -> None:
-    check = run_kvstack("check", "--local", "--stack", "dev", "--root", str(notes.root))
-    assert check.returncode == 0, check.stdout + check.stderr
-    report = json.loads((notes.root / "reports" / "check-dev.json").read_text())
+    code, printed, report = check_local(notes)
+    assert code == 0, printed
     assert report["summary"]["failed"] == 0
     assert report["summary"]["skipped"] == 0
     passed = {c["name"] for c in report["checks"] if c["outcome"] == "passed"}
@@ -147,7 +91,7 @@ def test_a_second_up_runs_the_apps_own_code_again_with_its_edits(notes: Up) -> N
     assert answer.json()["by"] == "edited"
 
 
-def test_a_rest_only_project_gets_its_namespaces_and_no_runtime(tmp_path: Path, local_up: Any) -> None:
+def test_a_rest_only_project_gets_its_namespaces_and_no_runtime(tmp_path: Path, local_up: Callable[[Path], Up]) -> None:
     up = local_up(write_project(tmp_path / "project", notes=False))
     assert up.code == 0, up.printed
     lines = [line for line in up.printed.splitlines() if line.startswith("ledger:")]
@@ -161,7 +105,7 @@ def test_a_rest_only_project_gets_its_namespaces_and_no_runtime(tmp_path: Path, 
 
 
 def test_a_main_that_does_not_exist_is_one_line_no_runtime_and_check_is_not_green(
-    tmp_path: Path, local_up: Any
+    tmp_path: Path, local_up: Callable[[Path], Up]
 ) -> None:
     up = local_up(write_project(tmp_path / "project", main="src/indx.js", flows=("cache",)))
     assert up.code == 0, up.printed  # documented: the other apps run; this one gets its namespaces
@@ -170,15 +114,14 @@ def test_a_main_that_does_not_exist_is_one_line_no_runtime_and_check_is_not_gree
         "its flows (cache) cannot run locally (`check --local` fails them) — build it or fix `main`, then "
         "`kvstack local up` again"
     )
-    assert [x for x in up.printed.splitlines() if x.startswith("notes:")] == [line], up.printed
+    assert up.lines("notes") == [line], up.printed
     assert "Traceback" not in up.printed
     assert up.status["apps"] == {}
     production, _ = up.ids("notes", "NOTES_KV")
     with up.sdk() as sdk:
         assert sdk.kv.namespaces.get(production, account_id=ACCOUNT).title == "notes-dev-NOTES_KV"
-    check = run_kvstack("check", "--local", "--stack", "dev", "--root", str(up.root))
-    assert check.returncode == 1, check.stdout + check.stderr
-    report = json.loads((up.root / "reports" / "check-dev.json").read_text())
+    code, printed, report = check_local(up)
+    assert code == 1, printed
     outcomes = {c["name"]: (c["outcome"], c["message"]) for c in report["checks"] if c["app"] == "notes"}
     health, why = outcomes["test_app_reports_its_bindings_available[notes]"]
     assert health == "failed"
@@ -188,20 +131,3 @@ def test_a_main_that_does_not_exist_is_one_line_no_runtime_and_check_is_not_gree
     for outcome, message in flows:
         assert outcome == "skipped"  # and a skip fails the run unless --allow-skip flows
         assert f"the local Cloudflare runs nothing for notes ({line})" in message
-
-
-def _operations(up: Up, namespace_id: str) -> dict[str, int]:
-    """Today's operations on one namespace, from the local GraphQL Analytics endpoint."""
-    query = """query($a: string!, $d: Date!, $n: string!) { viewer { accounts(filter: {accountTag: $a}) {
-      kvOperationsAdaptiveGroups(filter: {date: $d, namespaceId: $n}, limit: 10) {
-        sum { requests } dimensions { actionType } } } } }"""
-    token = Path(up.status["token_file"]).read_text().strip()
-    variables = {"a": ACCOUNT, "d": datetime.now(UTC).date().isoformat(), "n": namespace_id}
-    answer = httpx.post(
-        f"{up.status['api_url']}/client/v4/graphql",
-        json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {token}"},
-        timeout=60,
-    ).json()
-    groups = answer["data"]["viewer"]["accounts"][0]["kvOperationsAdaptiveGroups"]
-    return {g["dimensions"]["actionType"]: g["sum"]["requests"] for g in groups}

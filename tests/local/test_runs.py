@@ -1,4 +1,4 @@
-"""kvstack.local.runs: what runs for each app (its own main, the reference app, nothing), and its staged folder."""
+"""kvstack.local.runs: what runs for each app (its own main or Functions, the reference app, nothing), staged."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pytest
 from kvstack.catalog import load_catalog
 from kvstack.errors import LocalCloudflareError
 from kvstack.local.apps import AppSpec
+from kvstack.local.pages import PagesProject
 from kvstack.local.runs import plan_runs, running_specs, stage_runs
 from kvstack.local.views import DEPLOYED_CONFIG
+from tests.local.own_pages import write_pages_project
 from tests.local.own_project import write_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +35,8 @@ def test_the_seeds_run_their_reference_apps(tmp_path: Path, stack: str, section:
 def test_each_seed_gets_one_line_saying_what_runs_and_where_its_flows_run(tmp_path: Path) -> None:
     lines = {run.app: run.line for run in plan_runs(load_catalog(ROOT, "dev"), tmp_path)}
     assert lines == {
-        "dubai-app-front": "dubai-app-front: runs kvstack's reference app (a Pages app: kvstack does not build it); "
+        "dubai-app-front": "dubai-app-front: runs kvstack's reference app (a Pages app with no functions/ beside "
+        "apps/dubai-app-front/wrangler.toml); "
         "its flows (chart) run against it",
         "chatchonk-api": "chatchonk-api: a REST API client: namespaces and tokens only, no runtime; "
         "its flows (rest-cache) use the API, not a runtime",
@@ -45,12 +48,7 @@ def test_each_seed_gets_one_line_saying_what_runs_and_where_its_flows_run(tmp_pa
 
 
 def test_an_apps_own_main_wins_over_the_reference_app(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
-        shutil.copy(ROOT / name, project / name)
-    for folder in ("keyspaces", "apps"):
-        shutil.copytree(ROOT / folder, project / folder)
+    project = _seed_project(tmp_path / "project")
     (project / "apps" / "pickmyclass" / "src").mkdir()
     (project / "apps" / "pickmyclass" / "src" / "index.ts").write_text("export default {};\n")
     runs = {run.app: run for run in plan_runs(load_catalog(project, "dev"), tmp_path / "tree")}
@@ -118,3 +116,41 @@ def test_staging_an_own_app_brings_its_dev_vars_privately_and_keeps_the_last_vie
     assert sorted(p.name for p in folder.iterdir()) == [".dev.vars", DEPLOYED_CONFIG]
     assert (folder / ".dev.vars").read_text() == 'API_KEY="local"\n'
     assert stat.S_IMODE((folder / ".dev.vars").stat().st_mode) == 0o600
+
+
+def test_a_pages_app_with_functions_runs_them_from_its_own_folder(tmp_path: Path) -> None:
+    project = write_pages_project(tmp_path / "project")
+    [site] = plan_runs(load_catalog(project, "dev"), tmp_path / "tree")
+    assert site.kind == "functions"
+    assert site.line == "site: runs its own Pages Functions functions/ (apps/site/wrangler.toml), assets public/"
+    folder = project / "apps" / "site"
+    pages = PagesProject(folder, folder / "functions", folder / "public", "2025-09-01", ("nodejs_compat",))
+    assert site.spec == AppSpec("site", tmp_path / "tree" / "apps" / "site" / "wrangler.toml", "top", pages=pages)
+
+
+def test_a_pages_app_without_functions_keeps_its_one_line_and_runs_nothing(tmp_path: Path) -> None:
+    project = write_pages_project(tmp_path / "project", functions=False)
+    [site] = plan_runs(load_catalog(project, "dev"), tmp_path / "tree")
+    assert (site.kind, site.spec) == ("none", None)
+    assert site.line == "site: a Pages app: kvstack runs no Pages build locally; namespaces only, no runtime"
+
+
+def test_a_pages_apps_own_functions_win_over_the_reference_app(tmp_path: Path) -> None:
+    project = _seed_project(tmp_path / "project")
+    (project / "apps" / "dubai-app-front" / "functions").mkdir()
+    runs = {run.app: run for run in plan_runs(load_catalog(project, "dev"), tmp_path / "tree")}
+    assert runs["dubai-app-front"].kind == "functions"
+    assert runs["dubai-app-front"].line == (
+        "dubai-app-front: runs its own Pages Functions functions/ (apps/dubai-app-front/wrangler.toml), assets none; "
+        "its flows (chart) run against it"
+    )
+
+
+def _seed_project(project: Path) -> Path:
+    """A copy of the seed's catalog, keyspaces and app folders, for a user to add their own code to."""
+    project.mkdir()
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+        shutil.copy(ROOT / name, project / name)
+    for folder in ("keyspaces", "apps"):
+        shutil.copytree(ROOT / folder, project / folder)
+    return project

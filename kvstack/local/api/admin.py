@@ -7,6 +7,8 @@ The bootstrap token is recognised by its id (the token whose value `local up` wr
 - ``GET /__kvstack/knobs`` / ``PUT /__kvstack/knobs``  body ``{latency_ms?, faults?, seed?, rate_limit?,
   consistency_delay?}`` (faults as ``"429=0.1,500=0.05,drop=0.02"``, rate limit as ``"1200/300"``)
 - ``GET /__kvstack/requests`` (``?since=N`` for entries after the N-th) / ``DELETE /__kvstack/requests``
+- ``GET /__kvstack/writes``: the write-behind's counts (pending, in flight, stored, refused): writes are in
+  the storage, where a Worker's binding reads them, once ``pending`` is 0
 """
 
 from __future__ import annotations
@@ -95,8 +97,13 @@ async def clear_requests(request: Request) -> Response:
     return success(None)
 
 
+async def get_writes(request: Request) -> Response:
+    return success(require_admin(request).writes.describe())
+
+
 routes = [
     *resource("/__kvstack/scripts/{name}", PUT=put_script, DELETE=delete_script),
     *resource("/__kvstack/knobs", GET=get_knobs, PUT=put_knobs),
     *resource("/__kvstack/requests", GET=get_requests, DELETE=clear_requests),
+    *resource("/__kvstack/writes", GET=get_writes),
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from kvstack.local.api import admin, graphql, kv, pages, tokens, values, workers
+from kvstack.local.api import admin, graphql, kv, pages, storage, tokens, values, workers
 from kvstack.local.api.context import Context, Settings
 from kvstack.local.api.envelope import ApiError, failure
 from kvstack.local.api.knobs import Knobs
@@ -28,6 +30,7 @@ from kvstack.local.api.limits import (
     MAX_HEADER_BYTES,
 )
 from kvstack.local.api.store import Store
+from kvstack.local.api.writebehind import Journal, WriteBehind
 from kvstack.local.state import atomic_write_text
 from kvstack.permissions import EVERY_ACCOUNT, PERMISSION_GROUPS
 
@@ -117,14 +120,29 @@ def server_config(app: KnobsMiddleware, port: int, *, log_level: str = "warning"
     )
 
 
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Writes a killed API accepted (its journal) are stored again from the start; the drain stops with the app."""
+    writes: WriteBehind = app.state.context.writes
+    if len(writes):
+        writes.start()
+    try:
+        yield
+    finally:
+        await writes.stop()
+
+
 def create_app(settings: Settings, knobs: Knobs | None = None) -> Starlette:
     """The Cloudflare v4 subset as a Starlette app; ``app.state.context`` holds the account and knobs."""
     settings.state.mkdir(parents=True, exist_ok=True)
-    context = Context(settings=settings, store=Store.open(settings.state), knobs=knobs or Knobs())
+    writes = WriteBehind(Journal(settings.state / "pending-writes.sqlite"))
+    context = Context(settings=settings, store=Store.open(settings.state), knobs=knobs or Knobs(), writes=writes)
+    writes.store = partial(storage.store_chunk, context)
     ensure_bootstrap_token(context)
     app = Starlette(
         routes=all_routes(),
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error},
+        lifespan=_lifespan,
     )
     # Cloudflare answers a path with a stray slash (`…/values/`, an empty key) with an error envelope, never a
     # redirect: the fuzzer found Starlette's 307 to the slash-less path.

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kvstack.cloudflare import envelope_error, mapped_errors
+from kvstack.errors import KvstackError
 from kvstack.local.loopback import loopback_client
 
-__all__ = ["clear_requests", "register_script", "request_log", "set_knobs"]
+__all__ = ["clear_requests", "pending_writes", "register_script", "request_log", "set_knobs", "store_pending_writes"]
+
+# How long `local down` waits for accepted writes to reach the storage; what is left stays in the journal.
+STORE_BOUND_S = 120.0
 
 
 def _call(method: str, url: str, token: str, **kwargs: Any) -> Any:
@@ -41,3 +46,34 @@ def request_log(api_url: str, token: str, since: int = 0) -> list[dict[str, Any]
 
 def clear_requests(api_url: str, token: str) -> None:
     _call("DELETE", f"{api_url}/__kvstack/requests", token)
+
+
+def pending_writes(api_url: str, token: str) -> int:
+    """KV writes the API answered that are not in the storage yet (its write-behind)."""
+    result: dict[str, Any] = _call("GET", f"{api_url}/__kvstack/writes", token)
+    return int(result["pending"])
+
+
+def store_pending_writes(
+    api_url: str, token: str, progress: Callable[[str], None], bound: float = STORE_BOUND_S
+) -> int:
+    """Wait (up to ``bound`` s) until the API has stored every write it answered; the count still pending.
+
+    An API that does not answer has nothing to wait for: its journal keeps the writes for the next start.
+    """
+    try:
+        pending = pending_writes(api_url, token)
+        if pending:
+            progress(f"storing {pending:,} accepted KV writes into the local storage …")
+        deadline = time.monotonic() + bound
+        while pending and time.monotonic() < deadline:
+            time.sleep(0.5)
+            pending = pending_writes(api_url, token)
+    except KvstackError:
+        return 0
+    if pending:
+        progress(
+            f"{pending:,} accepted KV writes are not in the storage yet: the API's journal keeps them, "
+            "and the next `kvstack local up` stores them"
+        )
+    return pending

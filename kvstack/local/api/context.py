@@ -1,4 +1,4 @@
-"""What every route handler shares: settings, the account store, knobs and the storage client."""
+"""What every route handler shares: settings, the account store, knobs, the storage client and pending writes."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import httpx
 from starlette.requests import Request
 
 from kvstack.local.api.auth import authenticate, require
-from kvstack.local.api.envelope import ApiError
+from kvstack.local.api.envelope import ApiError, StorageUnavailable
 from kvstack.local.api.knobs import Knobs, RequestLog
 from kvstack.local.api.limits import CODE_AUTH, CODE_INTERNAL, CODE_NAMESPACE_NOT_FOUND
 from kvstack.local.api.store import Store
+from kvstack.local.api.writebehind import WriteBehind
 from kvstack.permissions import Capability
 
 __all__ = ["Context", "Settings", "context_of"]
@@ -33,6 +34,7 @@ class Context:
     settings: Settings
     store: Store
     knobs: Knobs
+    writes: WriteBehind
     log: RequestLog = field(default_factory=RequestLog)
     storage: httpx.AsyncClient | None = None
     bootstrap_id: str = ""  # the id of the token that may call the admin routes (see app.ensure_bootstrap_token)
@@ -54,7 +56,7 @@ class Context:
         try:
             return await self.client().request(method, f"/{namespace}{path}", **kwargs)
         except httpx.HTTPError as exc:
-            raise ApiError(500, CODE_INTERNAL, f"KV storage unavailable: {type(exc).__name__}") from exc
+            raise StorageUnavailable(500, CODE_INTERNAL, f"KV storage unavailable: {type(exc).__name__}") from exc
 
     def authorize(self, request: Request, capability: Capability | None) -> dict[str, Any]:
         """The caller's token, checked for this account and ``capability`` (None: any valid token)."""

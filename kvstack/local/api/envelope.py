@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse
 
 __all__ = [
     "ApiError",
+    "StorageUnavailable",
     "failure",
     "json_body",
     "json_object",
@@ -28,6 +29,10 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.headers = headers or {}
+
+
+class StorageUnavailable(ApiError):
+    """Miniflare's storage did not answer at all (refused, reset, timed out): a 500 + 10001 to a caller."""
 
 
 def success(result: Any = None, result_info: dict[str, Any] | None = None, status: int = 200) -> JSONResponse:

@@ -82,12 +82,14 @@ async def delete_namespace(request: Request) -> Response:
     context = context_of(request)
     context.authorize(request, "kv.write")
     namespace = context.namespace(request.path_params["namespace_id"])
-    # The namespace's data goes with it: list every key and delete them in bulk.
+    # The namespace's data goes with it: every key listed once and its delete accepted (stored in the background).
+    cursor = ""
     while True:
-        entries, _ = await storage.list_page(context, namespace["id"], {"limit": 1000})
-        if not entries:
+        params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        entries, cursor = await storage.list_page(context, namespace["id"], params)
+        await storage.delete_keys(context, namespace["id"], [str(entry["name"]) for entry in entries], wait=0)
+        if not cursor:
             break
-        await storage.delete_keys(context, namespace["id"], [str(entry["name"]) for entry in entries])
     del context.store.namespaces[namespace["id"]]
     context.store.save()
     return success({})

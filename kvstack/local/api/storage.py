@@ -10,7 +10,8 @@ What the explorer API gives, and how kvstack uses it:
   item count: calls are cut into batches of ``BATCH`` items sent a few at a time (linear cost, and no
   single storage call long enough to time out). The floor is Miniflare's own: one Durable Object request,
   one SQLite transaction and one blob file per key, 3–4 ms of workerd CPU per key whatever the batching
-  (``bench/bulk_bench.py``; the API side is ~0.15 ms per key), so 10,000 keys take 30–40 s of one core;
+  (``bench/bulk_bench.py``; the API side is ~0.15 ms per key), so 10,000 keys take 30–40 s of one core:
+  writes and deletes go through the write-behind (writebehind.py), and every read here shows them first;
 - its listing cursor is the last key in base64, so any text "works" (as an empty page): cursors are tagged
   here and one without a valid tag is a 400;
 - a value read carries no expiry: the key's listing entry comes from one listing page with the key itself
@@ -21,26 +22,35 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from kvstack.local.api.context import Context, key_path
 from kvstack.local.api.envelope import ApiError
-from kvstack.local.api.limits import CODE_BAD_CURSOR, CODE_BAD_REQUEST, CODE_INTERNAL, CODE_VALUE_TOO_LARGE
+from kvstack.local.api.limits import (
+    CODE_BAD_CURSOR,
+    CODE_BAD_REQUEST,
+    CODE_INTERNAL,
+    CODE_VALUE_TOO_LARGE,
+    MIN_TTL,
+)
+from kvstack.local.api.writebehind import SYNC_WINDOW, Pending
 
 __all__ = [
     "BASE64_MAX_BYTES",
     "Item",
-    "Write",
+    "check_storable",
     "delete_keys",
     "list_page",
     "listing_entry",
-    "prepare_write",
     "read_value",
+    "read_values",
+    "store_chunk",
     "write_values",
 ]
 
@@ -73,82 +83,134 @@ def _failed(answer: Any) -> ApiError:
     return ApiError(status, CODE_BAD_REQUEST if status < 500 else CODE_INTERNAL, _message(answer))
 
 
-@dataclass(frozen=True)
-class Write:
-    """One value to store, in the shape the explorer takes it: a bulk item, or (``item`` None) raw bytes."""
-
-    key: str
-    value: bytes
-    metadata: Any
-    item: Item | None
-
-
-def prepare_write(key: str, value: bytes, expiry: dict[str, int], metadata: Any, where: str = "") -> Write:
-    """How ``value`` will be stored; a 413 (before anything is stored) when the explorer has no way to."""
-    item: Item = {"key": key, **expiry}
-    if metadata is not None:
-        item["metadata"] = metadata
-    try:
-        item["value"] = value.decode("utf-8")
-        return Write(key, value, metadata, item)
-    except UnicodeDecodeError:
-        pass
-    if len(value) <= BASE64_MAX_BYTES:
-        item.update(value=base64.b64encode(value).decode(), base64=True)
-        return Write(key, value, metadata, item)
-    if expiry:
+def check_storable(value: bytes, has_expiry: bool, where: str = "") -> None:
+    """A 413 (before anything is accepted) for the one value the explorer has no way to store."""
+    if has_expiry and len(value) > BASE64_MAX_BYTES and not _is_text(value):
         raise ApiError(
             413,
             CODE_VALUE_TOO_LARGE,
             f"{where}a binary value above {BASE64_MAX_BYTES} bytes (18.75 MiB) cannot carry an expiry in the "
             "local Cloudflare: Miniflare's explorer takes expiry only on base64 of at most 25 MiB",
         )
-    return Write(key, value, metadata, None)
 
 
-async def _write_single(context: Context, namespace: str, write: Write) -> None:
+def _is_text(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def absolute_expiry(expiry: dict[str, int], now: float) -> int | None:
+    """``{"expiration"}`` or ``{"expiration_ttl"}`` (validated) as an absolute time: a TTL counts from now."""
+    if "expiration_ttl" in expiry:
+        return int(now) + expiry["expiration_ttl"]
+    return expiry.get("expiration")
+
+
+def _bulk_item(write: Pending, now: float) -> Item | None:
+    """The explorer's bulk item for ``write`` as of ``now``, or None when only the single-value PUT carries it."""
+    item: Item = {"key": write.key}
+    if write.expiration is not None:
+        remaining = write.expiration - int(now)
+        # Miniflare takes no expiry sooner than 60 s from its own now: a write stored that late keeps the floor.
+        item.update({"expiration": write.expiration} if remaining > MIN_TTL + 1 else {"expiration_ttl": MIN_TTL})
+    if write.metadata is not None:
+        item["metadata"] = write.metadata
+    assert write.value is not None
+    if _is_text(write.value):
+        item["value"] = write.value.decode("utf-8")
+    elif len(write.value) <= BASE64_MAX_BYTES:
+        item.update(value=base64.b64encode(write.value).decode(), base64=True)
+    else:
+        return None  # check_storable refused it with an expiry: none here
+    return item
+
+
+async def _write_single(context: Context, write: Pending) -> None:
     """A value the bulk route cannot carry (large binary, no expiry): the explorer's single-value PUT."""
+    assert write.value is not None
     files: dict[str, Any] = {"value": ("value", write.value, "application/octet-stream")}
     if write.metadata is not None:
-        files["metadata"] = (None, _json(write.metadata))
-    answer = await context.explorer("PUT", namespace, f"/values/{key_path(write.key)}", files=files)
+        files["metadata"] = (None, json.dumps(write.metadata, separators=(",", ":")))
+    answer = await context.explorer("PUT", write.namespace, f"/values/{key_path(write.key)}", files=files)
     if answer.status_code != 200:
         raise _failed(answer)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-async def _batched(context: Context, method: str, namespace: str, path: str, batches: Sequence[list[Any]]) -> None:
-    gate = asyncio.Semaphore(PARALLEL)
-
-    async def send(batch: list[Any]) -> None:
-        async with gate:
-            answer = await context.explorer(method, namespace, path, json=batch)
-        if answer.status_code != 200:
-            raise _failed(answer)
-
-    await asyncio.gather(*(send(batch) for batch in batches))
 
 
 def _cut(items: Sequence[Any]) -> list[list[Any]]:
     return [list(items[i : i + BATCH]) for i in range(0, len(items), BATCH)]
 
 
-async def write_values(context: Context, namespace: str, writes: Sequence[Write]) -> None:
-    """Store prepared writes; every key becomes visible to listings after the consistency delay."""
-    items = [write.item for write in writes if write.item is not None]
-    await _batched(context, "PUT", namespace, "/bulk", _cut(items))
-    for write in writes:
-        if write.item is None:
-            await _write_single(context, namespace, write)
-    for write in writes:
+async def store_chunk(context: Context, chunk: Sequence[Pending], now: float) -> dict[Pending, ApiError]:
+    """Store pending writes of distinct keys as of ``now``: the write-behind's storage step.
+
+    A batch the storage refuses (4xx) is returned, write by write; a storage that fails (5xx, unreachable)
+    raises, and the whole chunk is tried again (every step is idempotent).
+    """
+    calls: list[tuple[str, str, str, list[Pending], Any]] = []  # method, namespace, path, writes, body
+    singles: list[Pending] = []
+    by_namespace: dict[str, list[Pending]] = {}
+    for write in chunk:
+        by_namespace.setdefault(write.namespace, []).append(write)
+    for namespace, writes in by_namespace.items():
+        deletes = [w for w in writes if w.gone(now)]
+        puts: list[tuple[Pending, Item]] = []
+        for write in writes:
+            if write.gone(now):
+                continue
+            item = _bulk_item(write, now)
+            if item is None:
+                singles.append(write)
+            else:
+                puts.append((write, item))
+        for batch in _cut(puts):
+            calls.append(("PUT", namespace, "/bulk", [w for w, _ in batch], [item for _, item in batch]))
+        for part in _cut(deletes):
+            calls.append(("POST", namespace, "/bulk/delete", part, [w.key for w in part]))
+    refused: dict[Pending, ApiError] = {}
+    gate = asyncio.Semaphore(PARALLEL)
+
+    async def send(method: str, namespace: str, path: str, writes: list[Pending], body: Any) -> None:
+        async with gate:
+            answer = await context.explorer(method, namespace, path, json=body)
+        if answer.status_code != 200:
+            error = _failed(answer)
+            if error.status >= 500:
+                raise error
+            refused.update(dict.fromkeys(writes, error))
+
+    await asyncio.gather(*(send(*call) for call in calls))
+    for write in singles:
+        try:
+            await _write_single(context, write)
+        except ApiError as error:
+            if error.status >= 500:
+                raise
+            refused[write] = error
+    return refused
+
+
+Accepted = tuple[str, bytes, dict[str, int], Any]  # key, value, expiry ({} or one of expiration/_ttl), metadata
+
+
+async def write_values(
+    context: Context, namespace: str, writes: Sequence[Accepted], *, wait: float = SYNC_WINDOW
+) -> None:
+    """Accept ``(key, value, expiry, metadata)`` writes (validated; see check_storable) through the write-behind."""
+    now = time.time()
+    accepted = [
+        context.writes.new(namespace, key, value, absolute_expiry(expiry, now), metadata)
+        for key, value, expiry, metadata in writes
+    ]
+    for write in accepted:
         context.knobs.visibility.written(namespace, write.key)
+    await context.writes.submit(accepted, wait=wait)
 
 
-async def delete_keys(context: Context, namespace: str, keys: Sequence[str]) -> None:
-    await _batched(context, "POST", namespace, "/bulk/delete", _cut(list(dict.fromkeys(keys))))
+async def delete_keys(context: Context, namespace: str, keys: Sequence[str], *, wait: float = SYNC_WINDOW) -> None:
+    await context.writes.submit([context.writes.new(namespace, key, None) for key in dict.fromkeys(keys)], wait=wait)
 
 
 def _seal(namespace: str, cursor: str) -> str:
@@ -166,8 +228,34 @@ def _unseal(namespace: str, sealed: str) -> str:
     return cursor
 
 
+def _entry(write: Pending) -> Item:
+    """A pending write's listing entry, in the explorer's shape."""
+    entry: Item = {"name": write.key}
+    if write.expiration is not None:
+        entry["expiration"] = write.expiration
+    if write.metadata is not None:
+        entry["metadata"] = write.metadata
+    return entry
+
+
+def _cursor_of(key: str) -> str:
+    """Miniflare's listing cursor: the last key listed, base64 of its UTF-8."""
+    return base64.b64encode(key.encode("utf-8", "surrogatepass")).decode()
+
+
+def _key_of(cursor: str) -> str:
+    try:
+        return base64.b64decode(cursor, validate=True).decode("utf-8", "surrogatepass")
+    except (binascii.Error, ValueError):
+        return ""  # a cursor this API sealed is always base64; Miniflare reads anything else as the start
+
+
 async def list_page(context: Context, namespace: str, params: dict[str, Any]) -> tuple[list[Item], str]:
-    """One page of the key listing: entries and the next cursor ("" when the listing is complete)."""
+    """One page of the key listing, pending writes included: entries and the next cursor ("" when complete).
+
+    Pending keys are merged into the stored page up to its last key (a key beyond it belongs to a later page),
+    or all of them on the last stored page; pending deletes are taken out, so a page may be short.
+    """
     if params.get("cursor"):
         params = {**params, "cursor": _unseal(namespace, str(params["cursor"]))}
     answer = await context.explorer("GET", namespace, "/keys", params=params)
@@ -175,17 +263,39 @@ async def list_page(context: Context, namespace: str, params: dict[str, Any]) ->
         raise _failed(answer)
     body = answer.json()
     entries = [entry for entry in body.get("result") or [] if isinstance(entry, dict)]
-    return entries, _seal(namespace, str((body.get("result_info") or {}).get("cursor") or ""))
+    cursor = str((body.get("result_info") or {}).get("cursor") or "")
+    after = _key_of(str(params.get("cursor") or ""))
+    pending = context.writes.pending_in(namespace, str(params.get("prefix") or ""), after)
+    if not pending:
+        return entries, _seal(namespace, cursor)
+    now = time.time()
+    bound = str(entries[-1].get("name")) if cursor and entries else None
+    merged = {str(entry.get("name")): entry for entry in entries if entry.get("name") not in pending}
+    for key, write in pending.items():
+        if (bound is None or key <= bound) and not write.gone(now):
+            merged[key] = _entry(write)
+    limit = int(params.get("limit") or 1000)
+    keys = sorted(merged)
+    page = keys[:limit]
+    if len(keys) > limit:
+        cursor = _cursor_of(page[-1])
+    return [merged[key] for key in page], _seal(namespace, cursor)
 
 
 async def listing_entry(context: Context, namespace: str, key: str) -> Item | None:
     """The key's listing entry (expiration, metadata), or None: one page, the key as prefix sorts first."""
+    write = context.writes.pending(namespace, key)
+    if write is not None:
+        return None if write.gone(time.time()) else _entry(write)
     entries, _ = await list_page(context, namespace, {"prefix": key, "limit": 10})
     return next((entry for entry in entries if entry.get("name") == key), None)
 
 
 async def read_value(context: Context, namespace: str, key: str) -> tuple[bytes, Item] | None:
-    """The value and its listing entry, fetched at the same time; None when the key does not exist."""
+    """The value and its listing entry (fetched at the same time); None when the key does not exist."""
+    write = context.writes.pending(namespace, key)
+    if write is not None:
+        return None if write.gone(time.time()) or write.value is None else (write.value, _entry(write))
     answer, entry = await asyncio.gather(
         context.explorer("GET", namespace, f"/values/{key_path(key)}"), listing_entry(context, namespace, key)
     )
@@ -194,3 +304,21 @@ async def read_value(context: Context, namespace: str, key: str) -> tuple[bytes,
     if answer.status_code != 200:
         raise _failed(answer)
     return answer.content, entry or {}
+
+
+async def read_values(context: Context, namespace: str, keys: Sequence[str]) -> dict[str, str]:
+    """The values of ``keys`` that exist, as text (a bulk get): pending writes first, the rest from storage."""
+    now, found, stored = time.time(), {}, []
+    for key in keys:
+        write = context.writes.pending(namespace, key)
+        if write is None:
+            stored.append(key)
+        elif not write.gone(now) and write.value is not None:
+            found[key] = write.value.decode("utf-8", "replace")  # as Miniflare's bulk get reads a value: text
+    if stored:
+        answer = await context.explorer("POST", namespace, "/bulk/get", json={"keys": stored})
+        if answer.status_code != 200:
+            raise ApiError(400, CODE_BAD_REQUEST, "the storage refused the bulk get")
+        values = (answer.json().get("result") or {}).get("values") or {}
+        found.update({key: value for key, value in values.items() if isinstance(value, str)})
+    return {key: found[key] for key in keys if key in found}

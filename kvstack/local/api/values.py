@@ -162,7 +162,8 @@ async def write_value(request: Request) -> Response:
         value = await request.body()
     _check_value(len(value))
     _check_metadata(metadata)
-    await storage.write_values(context, namespace, [storage.prepare_write(key, value, expiry, metadata)])
+    storage.check_storable(value, bool(expiry))
+    await storage.write_values(context, namespace, [(key, value, expiry, metadata)])
     return success({})
 
 
@@ -194,7 +195,8 @@ async def bulk_write(request: Request) -> Response:
         _check_value(len(value))
         _check_metadata(entry.metadata)
         expiry = _expiry(entry.expiration, entry.expiration_ttl)
-        writes.append(storage.prepare_write(entry.key, value, expiry, entry.metadata, where=f"body[{where}]: "))
+        storage.check_storable(value, bool(expiry), where=f"body[{where}]: ")
+        writes.append((entry.key, value, expiry, entry.metadata))
     if writes:
         await storage.write_values(context, namespace, writes)
     return success({"successful_key_count": len(writes), "unsuccessful_keys": []})
@@ -221,10 +223,7 @@ async def bulk_get(request: Request) -> Response:
     body = validated(BulkGet, raw)
     for key in body.keys:
         check_key(key)
-    answer = await context.explorer("POST", namespace, "/bulk/get", json={"keys": body.keys})
-    if answer.status_code != 200:
-        raise ApiError(400, CODE_BAD_REQUEST, "the storage refused the bulk get")
-    values: dict[str, Any] = (answer.json().get("result") or {}).get("values") or {}
+    values: dict[str, Any] = dict(await storage.read_values(context, namespace, body.keys))
     if body.type == "json":
         for key, value in values.items():
             if value is not None:
@@ -233,7 +232,7 @@ async def bulk_get(request: Request) -> Response:
                 except (ValueError, RecursionError):
                     raise ApiError(400, CODE_BAD_REQUEST, f"the value of {key!r} is not JSON") from None
     # A missing key is left out of ``values``: SDK 5.9's models take no null there (docs/contracts.md).
-    present = [k for k in body.keys if values.get(k) is not None]
+    present = [k for k in body.keys if k in values]
     if not body.withMetadata:
         return success({"values": {k: values[k] for k in present}})
     listed = await asyncio.gather(*(storage.listing_entry(context, namespace, k) for k in present))

@@ -1,0 +1,325 @@
+"""Write-behind for KV writes and deletes: journaled before the answer, stored into Miniflare in the background.
+
+Why: Miniflare stores a key at 3–4 ms of one core (a Durable Object request, a SQLite transaction and a blob
+file per key, whatever the batching: bench/bulk_bench.py), so storing a 10,000-key bulk call takes 30–40 s.
+Cloudflare answers such a call at once and makes it visible eventually (up to 60 s in other locations); the
+local API does the same:
+- a call's writes are journaled (SQLite in the API's state folder, one transaction) before it is answered, so
+  a killed API loses nothing it answered: the journal is replayed when the API starts again;
+- the call then waits up to ``SYNC_WINDOW`` seconds for its writes to be stored: a small call is answered
+  stored, a large one is answered accepted and stored in the background;
+- the drain stores the keys of calls still waiting first, then the rest oldest first, one chunk at a time;
+  a key is never stored while an older write of it is in flight, so the last accepted write of a key wins.
+
+What a caller sees while writes are pending (storage.py and values.py read through ``pending``/``pending_in``):
+- through this API: its own writes (values, metadata, listings, bulk gets show them; pending deletes hide keys);
+- through a Worker's binding, straight from Miniflare: the stored state until the drain reaches the key
+  (eventual consistency, as on Cloudflare). A Worker's write to a key that has a pending API write is
+  overwritten when that write is stored: the API accepted its write first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kvstack.local.api.envelope import ApiError, StorageUnavailable
+
+__all__ = ["DRAIN_CHUNK", "SYNC_WINDOW", "Journal", "Pending", "Ticket", "WriteBehind"]
+
+log = logging.getLogger("kvstack.local.api.writes")
+
+SYNC_WINDOW = 2.0  # seconds a call waits for its own writes to be stored before it is answered "accepted"
+DRAIN_CHUNK = 400  # keys per drain step: storage's batches of 100, four at a time (~1.5 s of Miniflare's CPU)
+RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)  # storage failing: the chunk stays pending and is tried again
+# A write in a chunk the storage answered with a 5xx this often is stored alone from then on, and refused when
+# it fails alone this often: one write Miniflare cannot take must not hold up every other (a storage that does
+# not answer at all is waited for, however long).
+ISOLATE_AFTER = 2
+REFUSE_AFTER = 5
+
+Key = tuple[str, str]  # (namespace id, key)
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One call's writes: done when each is stored or replaced by a later write of the same key."""
+
+    outstanding: int
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    waiting: bool = True
+    error: ApiError | None = None
+
+
+@dataclass(eq=False)
+class Pending:
+    """One accepted write (``value`` None: a delete); ``expiration`` is absolute (a TTL counts from acceptance)."""
+
+    version: int
+    namespace: str
+    key: str
+    value: bytes | None
+    expiration: int | None = None
+    metadata: Any = None
+    ticket: Ticket | None = None  # None for a write replayed from the journal: nobody waits for it
+    failures: int = 0  # chunks with this write that the storage answered with a 5xx
+
+    @property
+    def slot(self) -> Key:
+        return (self.namespace, self.key)
+
+    def gone(self, now: float) -> bool:
+        """Whether reads see no value: a delete, or a write whose expiry has passed."""
+        return self.value is None or (self.expiration is not None and self.expiration <= now)
+
+
+def _json(metadata: Any) -> str | None:
+    return None if metadata is None else json.dumps(metadata)
+
+
+class Journal:
+    """The accepted, not yet stored writes, on disk (SQLite: one transaction per call, crash-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        # One connection, used only from the event loop's thread (which is not always the creating thread).
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process, which is the case here
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS pending (version INTEGER PRIMARY KEY, namespace TEXT NOT NULL, "
+            "key TEXT NOT NULL, value BLOB, expiration INTEGER, metadata TEXT)"
+        )
+
+    def add(self, writes: Sequence[Pending]) -> None:
+        rows = [(p.version, p.namespace, p.key, p.value, p.expiration, _json(p.metadata)) for p in writes]
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def remove(self, writes: Iterable[Pending]) -> None:
+        """Forget stored writes and every older write of their keys (a later write of a key stays)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "DELETE FROM pending WHERE namespace = ? AND key = ? AND version <= ?",
+                [(p.namespace, p.key, p.version) for p in writes],
+            )
+
+    def replay(self) -> list[Pending]:
+        rows = self.db.execute(
+            "SELECT version, namespace, key, value, expiration, metadata FROM pending ORDER BY version"
+        )
+        return [
+            Pending(version, namespace, key, value, expiration, None if metadata is None else json.loads(metadata))
+            for version, namespace, key, value, expiration, metadata in rows
+        ]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+# Stores a chunk (distinct keys) as of ``now``; returns the writes the storage refused, with why.
+StoreChunk = Callable[[Sequence[Pending], float], Awaitable[dict[Pending, ApiError]]]
+
+
+class WriteBehind:
+    """The pending writes of every namespace, their journal, and the task that drains them into storage."""
+
+    def __init__(self, journal: Journal, store: StoreChunk | None = None) -> None:
+        self.journal = journal
+        self.store = store  # set by the app once its storage client exists
+        self.latest: dict[Key, Pending] = {}  # the last accepted write of each pending key, oldest first
+        self.by_namespace: dict[str, dict[str, Pending]] = {}
+        self.urgent: deque[Pending] = deque()  # writes of calls still waiting for them
+        self.in_flight: dict[Key, Pending] = {}  # both lanes' chunks being stored
+        self.stored = 0
+        self.refused = 0
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        replayed = journal.replay()
+        self.version = max((p.version for p in replayed), default=0)
+        for write in replayed:
+            self._accept(write)
+
+    def __len__(self) -> int:
+        return len(self.latest)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "pending": len(self.latest),
+            "in_flight": len(self.in_flight),
+            "stored": self.stored,
+            "refused": self.refused,
+        }
+
+    def pending(self, namespace: str, key: str) -> Pending | None:
+        return self.latest.get((namespace, key))
+
+    def pending_in(self, namespace: str, prefix: str, after: str) -> dict[str, Pending]:
+        """The pending writes of ``namespace`` whose keys start with ``prefix`` and sort after ``after``, by key."""
+        found = self.by_namespace.get(namespace) or {}
+        return {key: found[key] for key in sorted(k for k in found if k > after and k.startswith(prefix))}
+
+    def start(self) -> None:
+        """Drain in the running event loop (idempotent): at the API's startup (a replayed journal) and on a write."""
+        if self.store is None:
+            raise RuntimeError("the write-behind has no storage to drain into")
+        if not self._tasks or any(task.done() for task in self._tasks):
+            loop = asyncio.get_running_loop()
+            for task in self._tasks:
+                task.cancel()
+            self._tasks = [
+                loop.create_task(self._drain(self.store, urgent), name=f"kvstack-write-behind-{lane}")
+                for urgent, lane in ((True, "urgent"), (False, "backlog"))
+            ]
+            self._wake.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def submit(self, writes: Sequence[Pending], *, wait: float = SYNC_WINDOW) -> None:
+        """Journal ``writes`` (made by ``new``), then wait up to ``wait`` s for them to be stored.
+
+        A refusal by the storage while the call waits is raised; one after it is answered is logged and counted.
+        """
+        if not writes:
+            return
+        self.start()
+        ticket = Ticket(outstanding=len(writes))
+        for write in writes:
+            write.ticket = ticket
+        self.journal.add(writes)
+        for write in writes:
+            self._accept(write)
+        if wait > 0:
+            self.urgent.extend(writes)
+        self._wake.set()
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ticket.done.wait(), wait)
+        ticket.waiting = False
+        if ticket.error is not None:
+            raise ticket.error
+
+    def new(
+        self, namespace: str, key: str, value: bytes | None, expiration: int | None = None, metadata: Any = None
+    ) -> Pending:
+        self.version += 1
+        return Pending(self.version, namespace, key, value, expiration, metadata)
+
+    def _accept(self, write: Pending) -> None:
+        slot = write.slot
+        older = self.latest.pop(slot, None)  # re-inserted below: the dict stays in acceptance order
+        if older is not None and self.in_flight.get(slot) is not older:
+            self._settle(older, None)  # replaced before it was stored: the later write is what counts
+        self.latest[slot] = write
+        self.by_namespace.setdefault(write.namespace, {})[write.key] = write
+
+    def _settle(self, write: Pending, error: ApiError | None) -> None:
+        ticket = write.ticket
+        if ticket is None:
+            return
+        if error is not None and ticket.error is None:
+            ticket.error = error
+        ticket.outstanding -= 1
+        if ticket.outstanding == 0:
+            ticket.done.set()
+
+    def _next_chunk(self, urgent: bool) -> list[Pending]:
+        """Up to DRAIN_CHUNK current writes of distinct keys, none in flight: of waiting calls, or the oldest.
+
+        A write the storage failed on ISOLATE_AFTER times goes alone.
+        """
+        chosen: dict[Key, Pending] = {}
+        if urgent:
+            while self.urgent and len(chosen) < DRAIN_CHUNK:
+                write = self.urgent.popleft()
+                if write.ticket is not None and write.ticket.waiting and self.latest.get(write.slot) is write:
+                    if write.slot in self.in_flight:
+                        self.urgent.append(write)  # an older write of the key is being stored: after it
+                        break
+                    if write.failures >= ISOLATE_AFTER:
+                        if chosen:
+                            self.urgent.appendleft(write)
+                            break
+                        return [write]
+                    chosen[write.slot] = write
+            return list(chosen.values())
+        for slot, write in self.latest.items():
+            if len(chosen) >= DRAIN_CHUNK:
+                break
+            if slot in self.in_flight:
+                continue
+            if write.failures >= ISOLATE_AFTER:
+                if not chosen:
+                    return [write]
+                continue
+            chosen[slot] = write
+        return list(chosen.values())
+
+    def _finish(self, chunk: Sequence[Pending], refused: dict[Pending, ApiError]) -> None:
+        self.journal.remove(chunk)
+        for write in chunk:
+            if self.latest.get(write.slot) is write:
+                del self.latest[write.slot]
+                keys = self.by_namespace[write.namespace]
+                del keys[write.key]
+                if not keys:
+                    del self.by_namespace[write.namespace]
+            self._settle(write, refused.get(write))
+        self.stored += len(chunk) - len(refused)
+        self.refused += len(refused)
+        for write, error in refused.items():
+            log.error("the storage refused the write of %r in %s: %s", write.key, write.namespace, error.message)
+
+    async def _drain(self, store: StoreChunk, urgent: bool) -> None:
+        """One lane: the urgent one stores the writes of calls still waiting, the other the backlog, oldest first.
+
+        Two lanes, so that a small call is not answered "accepted" only because a large one's backlog is ahead.
+        """
+        failures = 0
+        while True:
+            chunk = self._next_chunk(urgent)
+            if not chunk:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self.in_flight.update((write.slot, write) for write in chunk)
+            try:
+                refused = await store(chunk, time.time())
+            except ApiError as exc:  # the storage is down or failing: keep everything and try again
+                self._land(chunk)
+                if not isinstance(exc, StorageUnavailable):
+                    for write in chunk:
+                        write.failures += 1
+                    if len(chunk) == 1 and chunk[0].failures >= REFUSE_AFTER:
+                        self._finish(chunk, {chunk[0]: exc})
+                        continue
+                if urgent:
+                    self.urgent.extendleft(reversed(chunk))
+                delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
+                failures += 1
+                log.warning("storing %d pending writes failed (%s); again in %.1f s", len(chunk), exc.message, delay)
+                await asyncio.sleep(delay)
+                continue
+            self._land(chunk)
+            failures = 0
+            self._finish(chunk, refused)
+            self._wake.set()  # the other lane may wait for a key this chunk held
+
+    def _land(self, chunk: Sequence[Pending]) -> None:
+        for write in chunk:
+            if self.in_flight.get(write.slot) is write:
+                del self.in_flight[write.slot]
