@@ -231,8 +231,10 @@ def _energy_app_changed(store: Store, old: str, new: str) -> contextlib.Abstract
     def changed() -> Iterator[None]:
         original = source.read_text()
         assert old in original
-        marker = "environment: env.APP_ENV ?? null,"
-        source.write_text(original.replace(old, new).replace(marker, 'environment: "planted",'))
+        marker = 'return health("energy", env, {'  # /health then says environment "planted": the change runs
+        assert marker in original
+        planted = 'return health("energy", { ...env, APP_ENV: "planted" }, {'
+        source.write_text(original.replace(old, new).replace(marker, planted))
         try:
             poll("energy running its changed worker.js", lambda: runs("planted"), bool, window=90)
             yield
