@@ -126,7 +126,7 @@ def _plan(catalog: Catalog, app: App, tree: Path) -> AppRun:
     project = pages_project(app)
     if project is not None:
         spec = AppSpec(app.name, config, run_section(app), pages=project)
-        assets = project.output.relative_to(project.folder).as_posix() + "/" if project.output else "none"
+        assets = Path(os.path.relpath(project.output, project.folder)).as_posix() + "/" if project.output else "none"
         served = f"; {flows} run against it" if flows else ""
         line = f"{app.name}: runs its own Pages Functions {FUNCTIONS_DIR}/ ({app.wrangler.relpath}), assets {assets}"
         return AppRun(app.name, "functions", line + served, spec)

@@ -154,3 +154,15 @@ def _seed_project(project: Path) -> Path:
     for folder in ("keyspaces", "apps"):
         shutil.copytree(ROOT / folder, project / folder)
     return project
+
+
+def test_a_pages_apps_static_output_outside_its_folder_is_named_from_it(tmp_path: Path) -> None:
+    project = write_pages_project(tmp_path / "project")
+    (project / "dist").mkdir()
+    wrangler = project / "apps" / "site" / "wrangler.toml"
+    wrangler.write_text(wrangler.read_text().replace('"public"', f'"{project / "dist"}"'))  # absolute
+    [site] = plan_runs(load_catalog(project, "dev"), tmp_path / "tree")
+    assert site.line.endswith("), assets ../../dist/")
+    assert site.spec is not None
+    assert site.spec.pages is not None
+    assert site.spec.pages.output == project / "dist"
