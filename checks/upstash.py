@@ -81,7 +81,10 @@ def test_store_smoke_flow_under_the_test_prefix_leaves_no_residue(store: StoreRe
 def test_energy_flow_posts_a_reading_that_fans_out_and_leaves_no_residue(energy_app: StoreResource) -> None:
     store = energy_app
     if store.app_url is None:
-        pytest.skip(f"store {store.label}: no URL for its app {store.app} (run it in `kvstack local up`)")
+        pytest.skip(
+            f"store {store.label}: no URL for its app {store.app} in the outputs "
+            f"(`kvstack:stores.{store.store.name}.app_url`; locally, `kvstack local up` runs it)"
+        )
     if store.store.test_prefix is None:
         raise AssertionError(
             f"store {store.label}: expected a `test_prefix` to run the energy flow under; found none in Pulumi.yaml"

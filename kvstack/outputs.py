@@ -77,6 +77,7 @@ class StoreOutputs:
     prefix: str
     test_prefix: str | None
     keyspace: str
+    app_url: str | None = None  # where the store's app answers (None: not declared)
     rest_url: str | None = None
     token: str | None = None
     read_only_token: str | None = None
@@ -152,6 +153,7 @@ class Outputs:
                     "prefix": store.prefix,
                     "test_prefix": store.test_prefix,
                     "keyspace": store.keyspace,
+                    "app_url": store.app_url,
                 }
                 for store in self.stores.values()
             }
@@ -224,6 +226,7 @@ def _store(name: str, spec: Mapping[str, Any], secrets: Any) -> StoreOutputs:
         prefix=spec["prefix"],
         test_prefix=spec["test_prefix"],
         keyspace=spec["keyspace"],
+        app_url=spec.get("app_url"),
         rest_url=secret("rest_url"),
         token=secret("token"),
         read_only_token=secret("read_only_token"),

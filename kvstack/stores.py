@@ -3,8 +3,10 @@
 Kind ``upstash`` is an Upstash Redis database shared by every environment, which isolate themselves by a
 key prefix (``<prefix>:<key>``, the app's ``KV_NAMESPACE``). Pulumi.yaml declares the store under
 ``kvstack:catalog.value.stores``; each stack may set its prefix (``kvstack:stores.<name>.prefix``, the
-environment's name by default) and holds the REST URL and both tokens as Pulumi config secrets
-(``kvstack:store.<name>.rest_url|token|read_only_token``, written by ``pulumi config set --secret``).
+environment's name by default) and where the store's app answers (``kvstack:stores.<name>.app_url``, as an
+app's ``url``: the store's flows run against it on the real Cloudflare), and holds the REST URL and both
+tokens as Pulumi config secrets (``kvstack:store.<name>.rest_url|token|read_only_token``, written by
+``pulumi config set --secret``).
 There is no maintained Pulumi provider for Upstash on the package index here, so nothing is created.
 """
 
@@ -45,6 +47,7 @@ class Store:
     flows: tuple[str, ...]
     secret_keys: Mapping[str, str]
     secrets_set: tuple[str, ...]
+    app_url: str | None = None  # where the store's app answers in this stack's environment
 
     def key(self, key: str, *, prefix: str | None = None) -> str:
         """``<prefix>:<key>``, as the app's kvKey() helper writes it (this stack's prefix by default)."""
@@ -131,6 +134,7 @@ def build_stores(builder: _CatalogBuilder, apps: tuple[App, ...]) -> tuple[Store
                 flows=tuple(spec.get("flows", [])),
                 secret_keys=keys,
                 secrets_set=tuple(field for field, key in keys.items() if key in builder.config),
+                app_url=stack_stores.get(name, {}).get("app_url"),
             )
         )
     return tuple(stores)

@@ -47,6 +47,7 @@ def test_the_seed_store_has_each_stack_s_environment_as_prefix_and_its_secret_ke
             "read_only_token": "kvstack:store.energy-cache.read_only_token",
         }
         assert store.key("latest:system:7") == f"{stack}:latest:system:7"
+        assert store.app_url == {"dev": "https://energy-dev.workers.dev", "prod": "https://energy.workers.dev"}[stack]
 
 
 def test_a_stack_sets_its_own_prefix_and_its_secrets_as_pulumi_secrets(tmp_path: Path) -> None:
@@ -77,6 +78,10 @@ def test_a_stack_sets_its_own_prefix_and_its_secrets_as_pulumi_secrets(tmp_path:
         (
             lambda _p, s: s["config"].update({"kvstack:stores": {"energy-cache": {"prefix": "Dev:"}}}),
             "'Dev:' does not match",
+        ),
+        (
+            lambda _p, s: s["config"].update({"kvstack:stores": {"energy-cache": {"app_url": "energy.workers.dev"}}}),
+            "'energy.workers.dev' does not match",
         ),
         (
             lambda _p, s: s["config"].update({"kvstack:stores": {"energy-cache": {"prefix": "test"}}}),

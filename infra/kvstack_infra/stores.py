@@ -28,6 +28,7 @@ def store_documents(catalog: Catalog) -> dict[str, Any]:
             "prefix": store.prefix,
             "test_prefix": store.test_prefix,
             "keyspace": store.keyspace,
+            "app_url": store.app_url,
         }
         for store in catalog.stores
     }

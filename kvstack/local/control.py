@@ -308,9 +308,11 @@ def _read_token(path: Path) -> str:
 
 def _point_apps_at(stack_output: dict[str, Any], urls: Mapping[str, str]) -> None:
     """Locally an app answers at its runtime URL, not at the URL the stack declares for the cloud."""
-    apps = stack_output[names.OUTPUTS_EXPORT]["apps"]
-    for name, app in apps.items():
+    document = stack_output[names.OUTPUTS_EXPORT]
+    for name, app in document["apps"].items():
         app["url"] = urls.get(name)
+    for store in document.get("stores", {}).values():
+        store["app_url"] = urls.get(store["app"])
 
 
 def _stage_tree(

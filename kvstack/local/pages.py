@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from kvstack.catalog import App
 from kvstack.files import atomic_write
+from kvstack.local.processes import stop_group
 from kvstack.wranglerfile import read_wrangler_file
 
 __all__ = [
@@ -55,6 +56,10 @@ class PagesProject:
     folder: Path
     functions: Path
     output: Path | None  # ``pages_build_output_dir``, when the file names one that exists
+    # What the build must know of the runtime (`pages dev` reads them from the file): with nodejs_compat,
+    # wrangler resolves `import … from "buffer"` and friends to Node's built-ins; without, the build fails.
+    compatibility_date: str | None = None
+    compatibility_flags: tuple[str, ...] = ()
 
 
 def pages_project(app: App) -> PagesProject | None:
@@ -64,9 +69,20 @@ def pages_project(app: App) -> PagesProject | None:
     folder = app.wrangler.path.parent
     if not (folder / FUNCTIONS_DIR).is_dir():
         return None
-    named = read_wrangler_file(app.wrangler.path).data.get("pages_build_output_dir")
+    data = read_wrangler_file(app.wrangler.path).data
+    named, date, flags = (
+        data.get("pages_build_output_dir"),
+        data.get("compatibility_date"),
+        data.get("compatibility_flags"),
+    )
     output = folder / named if isinstance(named, str) and named.strip() else None
-    return PagesProject(folder, folder / FUNCTIONS_DIR, output if output is not None and output.is_dir() else None)
+    return PagesProject(
+        folder,
+        folder / FUNCTIONS_DIR,
+        output if output is not None and output.is_dir() else None,
+        date if isinstance(date, str) else None,
+        tuple(str(flag) for flag in flags) if isinstance(flags, list) else (),
+    )
 
 
 def build_functions(project: PagesProject, app_folder: Path, wrangler: list[str], env: dict[str, str]) -> str | None:
@@ -81,22 +97,30 @@ def build_functions(project: PagesProject, app_folder: Path, wrangler: list[str]
     (work / _EMPTY_ASSETS).mkdir(exist_ok=True)
     atomic_write(work / "package.json", '{"private": true, "description": "kvstack: Pages build"}\n', mode=0o644)
     command = [*wrangler, "pages", "functions", "build", str(project.functions), "--outdir", str(work / _WORKER)]
-    try:
-        done = subprocess.run(
-            command,
-            check=False,
-            cwd=work,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=_BUILD_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        return f"`wrangler pages functions build` did not finish within {_BUILD_TIMEOUT:.0f} s"
-    if done.returncode == 0 and (work / _WORKER / "index.js").is_file():
+    if project.compatibility_date is not None:
+        command += ["--compatibility-date", project.compatibility_date]
+    for flag in project.compatibility_flags:
+        command += ["--compatibility-flags", flag]
+    # Its own process group: on a timeout the whole build stops, esbuild's service included.
+    with subprocess.Popen(
+        command,
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    ) as build:
+        try:
+            printed, _ = build.communicate(timeout=_BUILD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            stop_group(build.pid)
+            build.communicate()
+            return f"`wrangler pages functions build` did not finish within {_BUILD_TIMEOUT:g} s"
+    if build.returncode == 0 and (work / _WORKER / "index.js").is_file():
         return None
-    output = _ANSI.sub("", (done.stdout + done.stderr).decode(errors="replace"))
-    return _first_error(output, project, work) or f"wrangler exited with code {done.returncode}"
+    output = _ANSI.sub("", printed.decode(errors="replace"))
+    return _first_error(output, project, work) or f"wrangler exited with code {build.returncode}"
 
 
 def _first_error(output: str, project: PagesProject, work: Path) -> str | None:
@@ -123,11 +147,15 @@ def _first_error(output: str, project: PagesProject, work: Path) -> str | None:
 
 
 def _project_path(file: str, project: PagesProject, work: Path) -> str:
-    """A path of wrangler's output (relative to its working folder or to the Functions) from the project folder."""
+    """A path of wrangler's output (relative to its working folder or to the Functions) from the project folder.
+
+    A file outside the project (a shared folder of a monorepo) is named by its absolute path.
+    """
+    folder = project.folder.resolve()
     for base in (work, project.functions):
         candidate = (base / file).resolve()
-        if candidate.is_file() and candidate.is_relative_to(project.folder.resolve()):
-            return candidate.relative_to(project.folder.resolve()).as_posix()
+        if candidate.is_file():
+            return candidate.relative_to(folder).as_posix() if candidate.is_relative_to(folder) else str(candidate)
     return file
 
 

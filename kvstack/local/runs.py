@@ -126,13 +126,13 @@ def _plan(catalog: Catalog, app: App, tree: Path) -> AppRun:
     project = pages_project(app)
     if project is not None:
         spec = AppSpec(app.name, config, run_section(app), pages=project)
-        assets = project.output.relative_to(project.folder).as_posix() + "/" if project.output else "none"
+        assets = Path(os.path.relpath(project.output, project.folder)).as_posix() + "/" if project.output else "none"
         served = f"; {flows} run against it" if flows else ""
         line = f"{app.name}: runs its own Pages Functions {FUNCTIONS_DIR}/ ({app.wrangler.relpath}), assets {assets}"
         return AppRun(app.name, "functions", line + served, spec)
     if (REFERENCE_APPS_DIR / app.name / config.name).is_file():
         if app.kind == "pages":
-            why = "a Pages app: kvstack does not build it"
+            why = f"a Pages app with no {FUNCTIONS_DIR}/ beside {app.wrangler.relpath}"
         elif main is None:
             why = f"{app.wrangler.relpath} names no main" if own_file.is_file() else f"no {app.wrangler.relpath}"
         else:

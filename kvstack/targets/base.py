@@ -75,8 +75,10 @@ class Target(ABC):
         return self._outputs[with_secrets]
 
     def app_urls(self) -> dict[str, str]:
-        """Each app's URL from the outputs (the apps that have one)."""
-        return {name: app.url for name, app in self.outputs().apps.items() if app.url}
+        """Each app's URL from the outputs (the apps that have one), a store's app's included."""
+        outputs = self.outputs()
+        stores = {store.app: store.app_url for store in outputs.stores.values() if store.app_url}
+        return {**stores, **{name: app.url for name, app in outputs.apps.items() if app.url}}
 
     def api_client(self, token: str | None = None, **settings: Any) -> CloudflareApi:
         """The Cloudflare API of this target with its token (or ``token``); ``settings`` are ApiSettings fields."""

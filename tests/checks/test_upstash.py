@@ -13,19 +13,25 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from checks.context import CheckOptions, build_context
 from checks.resources import poll
 from checks.runner import RunOutcome, run_checks
+from kvstack import names
 from kvstack.local import control
-from kvstack.local.state import LocalState
+from kvstack.local.state import LocalState, local_outputs_file
 from kvstack.upstash import UpstashRest
 
 from .conftest import ROOT
@@ -123,6 +129,12 @@ def test_status_gives_the_upstash_url_and_token_files_never_the_tokens(store: St
         assert path.stat().st_mode & 0o777 == 0o600
         assert path.read_text().strip() not in json.dumps(status)
     assert {p["role"] for p in status["processes"]} >= {"redis", "upstash"}
+
+
+def test_the_local_outputs_give_the_store_app_its_local_url_never_the_clouds(store: Store) -> None:
+    document = json.loads(local_outputs_file(store.root, "dev").read_text())[names.OUTPUTS_EXPORT]
+    assert document["stores"]["energy-cache"]["app_url"] == store.state.apps["energy"]
+    assert "https://energy-dev.workers.dev" in (store.root / "Pulumi.dev.yaml").read_text()
 
 
 def test_a_healthy_store_passes_every_upstash_check(store: Store) -> None:
@@ -231,8 +243,10 @@ def _energy_app_changed(store: Store, old: str, new: str) -> contextlib.Abstract
     def changed() -> Iterator[None]:
         original = source.read_text()
         assert old in original
-        marker = "environment: env.APP_ENV ?? null,"
-        source.write_text(original.replace(old, new).replace(marker, 'environment: "planted",'))
+        marker = 'return health("energy", env, {'  # /health then says environment "planted": the change runs
+        assert marker in original
+        planted = 'return health("energy", { ...env, APP_ENV: "planted" }, {'
+        source.write_text(original.replace(old, new).replace(marker, planted))
         try:
             poll("energy running its changed worker.js", lambda: runs("planted"), bool, window=90)
             yield
@@ -271,6 +285,59 @@ def test_each_planted_app_defect_fails_the_energy_flow_and_leaves_no_residue(sto
     assert list(found) == [check], found
     assert message in found[check]
     assert store.residue() == []
+
+
+def _real_target_check(store: Store, folder: Path, app_url: str | None) -> tuple[int, dict[str, Any]]:
+    """`kvstack check --only upstash` on the real target, in a copy of the project whose stack declares ``app_url``.
+
+    Its ``--outputs`` file is what `pulumi stack output --json --show-secrets` would print after `pulumi up`: the
+    program's document (`kvstack plan`) and the store's credentials (those of the local Upstash).
+    """
+    root = folder / "project"
+    root.mkdir(parents=True)
+    for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(store.root / name, root / name)
+    shutil.copytree(store.root / "keyspaces", root / "keyspaces")
+    stack = yaml.safe_load((store.root / "Pulumi.dev.yaml").read_text())
+    stack["config"]["kvstack:stores"] = {"energy-cache": {"app_url": app_url} if app_url else {}}
+    (root / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
+
+    def kvstack(*args: str) -> subprocess.CompletedProcess[str]:
+        environment = {
+            "CLOUDFLARE_API_TOKEN": Path(store.state.token_file).read_text().strip(),
+            "KVSTACK_API_URL": f"{store.state.api_url}/client/v4",
+        }
+        command = [sys.executable, "-m", "kvstack", *args, "--stack", "dev", "--root", str(root)]
+        return subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=300, env={**os.environ, **environment}
+        )
+
+    planned = kvstack("plan", "--json")
+    assert planned.returncode == 0, planned.stderr
+    printed = {names.OUTPUTS_EXPORT: json.loads(planned.stdout)[names.OUTPUTS_EXPORT]}
+    local = json.loads(local_outputs_file(store.root, "dev").read_text())
+    printed[names.STORE_SECRETS_EXPORT] = local[names.STORE_SECRETS_EXPORT]
+    (folder / "stack-output.json").write_text(json.dumps(printed))
+    report = folder / "report.json"
+    done = kvstack("check", "--only", "upstash", "--outputs", str(folder / "stack-output.json"), "--json", str(report))
+    assert "target: real Cloudflare (stack dev)" in done.stderr, done.stderr
+    return done.returncode, json.loads(report.read_text())
+
+
+def test_on_the_real_target_the_energy_flow_runs_against_the_app_url_the_stack_declares(
+    store: Store, tmp_path: Path
+) -> None:
+    energy = f"{CHECKS['energy']}[energy-cache (dev:)]"
+    code, report = _real_target_check(store, tmp_path / "declared", store.state.apps["energy"])
+    outcomes = {c["id"].split("::")[-1]: c["outcome"] for c in report["checks"]}
+    assert outcomes[energy] == "passed", report
+    assert code == 0, report
+    assert store.residue() == []
+    # Without it the flow has no app to drive: a skip that fails the run and names what to declare.
+    code, report = _real_target_check(store, tmp_path / "undeclared", None)
+    (skip,) = report["skips"]
+    assert "no URL for its app energy in the outputs (`kvstack:stores.energy-cache.app_url`" in skip["reason"]
+    assert code == 1
 
 
 def test_verdicts_are_identical_under_seeded_faults(store: Store) -> None:

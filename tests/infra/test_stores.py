@@ -47,6 +47,7 @@ def test_the_outputs_document_describes_the_store_and_holds_none_of_its_secrets(
             "prefix": "prod",
             "test_prefix": "test",
             "keyspace": "energy",
+            "app_url": "https://energy.workers.dev",
         }
     }
     text = json.dumps(document.value)

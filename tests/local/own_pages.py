@@ -3,8 +3,9 @@
 Nothing of the seed: its own catalog (Pulumi.yaml + Pulumi.dev.yaml), its own keyspace, and ``apps/site/``
 holding ``wrangler.toml`` (``pages_build_output_dir = "public"``), ``public/index.html``, and ``functions/``:
 ``api/[key].js`` (PUT/GET a note through ``SITE_KV``, importing ``../../src/notes.js``, a relative import
-from outside ``functions/`` that only resolves where the project is) and ``health.js`` (``GET /health``, which
-``kvstack check`` asks every non-REST app for).
+from outside ``functions/`` that only resolves where the project is), ``encode.js`` (Node's ``buffer``, under
+the project's ``nodejs_compat``) and ``health.js`` (``GET /health``, which ``kvstack check`` asks every non-REST
+app for).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from tests.local.own_project import ACCOUNT, CATALOG_HEAD, KEYSPACE, STACK
 
-__all__ = ["ACCOUNT", "BROKEN_KEY_JS", "INDEX_HTML", "write_pages_project"]
+__all__ = ["ACCOUNT", "BROKEN_KEY_JS", "INDEX_HTML", "KEY_JS", "write_pages_project"]
 
 _CATALOG = (
     "name: site-stack\n"
@@ -54,6 +55,7 @@ WRANGLER = """\
 name = "site"
 pages_build_output_dir = "public"
 compatibility_date = "2025-09-01"
+compatibility_flags = ["nodejs_compat"]
 
 [[kv_namespaces]]
 binding = "SITE_KV"
@@ -84,6 +86,16 @@ export async function onRequestGet({ params, env }) {
 # A user's slip: a call left unclosed.
 BROKEN_KEY_JS = KEY_JS.replace("JSON.stringify({ text: await request.text() }));", "JSON.stringify(")
 
+# Node's `buffer` under a bare name: wrangler resolves it only when the build knows of nodejs_compat.
+_ENCODE_JS = """\
+import { Buffer } from "buffer";
+
+export function onRequestGet({ request }) {
+  const text = new URL(request.url).searchParams.get("text") ?? "";
+  return Response.json({ base64: Buffer.from(text).toString("base64") });
+}
+"""
+
 _HEALTH_JS = """\
 export function onRequestGet({ env }) {
   const ok = Boolean(env.SITE_KV);
@@ -109,4 +121,5 @@ def write_pages_project(root: Path, *, key_js: str = KEY_JS, functions: bool = T
         (app / "functions" / "api").mkdir(parents=True, exist_ok=True)
         (app / "functions" / "api" / "[key].js").write_text(key_js)
         (app / "functions" / "health.js").write_text(_HEALTH_JS)
+        (app / "functions" / "encode.js").write_text(_ENCODE_JS)
     return root

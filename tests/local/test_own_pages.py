@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from tests.cli.conftest import run_kvstack
-from tests.local.local_up import Up, check_local, local_up, operations, running, wait_until_counted
-from tests.local.own_pages import ACCOUNT, BROKEN_KEY_JS, INDEX_HTML, write_pages_project
+from tests.local.local_up import Up, check_local, local_up, operations, running, start, wait_until_counted
+from tests.local.own_pages import ACCOUNT, BROKEN_KEY_JS, INDEX_HTML, KEY_JS, write_pages_project
 
 __all__ = ["local_up"]  # the fixture, used by name
 
@@ -60,6 +60,11 @@ def test_what_no_function_answers_is_the_static_output(site: Up) -> None:
     assert (page.status_code, page.text) == (200, INDEX_HTML)
 
 
+def test_a_function_uses_nodes_built_ins_under_the_projects_nodejs_compat(site: Up) -> None:
+    answer = httpx.get(f"{site.status['apps']['site']}/encode", params={"text": "kv"}, timeout=30)
+    assert (answer.status_code, answer.json()) == (200, {"base64": "a3Y="})
+
+
 def test_the_functions_operations_are_counted_for_the_analytics(site: Up) -> None:
     production, _ = site.ids("site", "SITE_KV")
     before = operations(site, production)
@@ -74,6 +79,7 @@ def test_up_writes_nothing_into_the_users_pages_project(site: Up) -> None:
         "functions",
         "functions/api",
         "functions/api/[key].js",
+        "functions/encode.js",
         "functions/health.js",
         "public",
         "public/index.html",
@@ -91,6 +97,19 @@ def test_check_local_passes_on_the_users_pages_app(site: Up) -> None:
     assert report["summary"]["skipped"] == 0
     passed = {c["name"] for c in report["checks"] if c["outcome"] == "passed"}
     assert "test_app_reports_its_bindings_available[site]" in passed
+
+
+def test_a_second_up_builds_the_edited_functions_again(site: Up) -> None:
+    # after the module's other tests: `down`, an edit of a function, and an everyday (warm) `up`, which starts
+    # wrangler on the view the app ran last, once the Functions are built again
+    assert run_kvstack("local", "down", "--root", str(site.root)).returncode == 0
+    function = site.root / "apps" / "site" / "functions" / "api" / "[key].js"
+    function.write_text(KEY_JS.replace("by: WHERE", 'by: "edited"'))
+    again = start(site.root)
+    assert again.code == 0, again.printed
+    assert again.lines("site") == [RUNS], again.printed
+    answer = httpx.put(f"{again.status['apps']['site']}/api/second", content="after the edit", timeout=30)
+    assert (answer.status_code, answer.json()["by"]) == (201, "edited")
 
 
 def test_functions_that_do_not_build_are_one_line_no_runtime_and_check_is_not_green(

@@ -7,13 +7,17 @@ user's Functions fail: a syntax error, an import that does not resolve, a ``func
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kvstack.catalog import load_catalog
+from kvstack.local import pages
 from kvstack.local.apps import AppSpec
 from kvstack.local.pages import PAGES_DIR, PagesProject, build_functions, pages_project
+from kvstack.local.processes import group_members
 from kvstack.local.views import PROBE_FILE, deployed_view
 from kvstack.local.wrangler import node_environment, wrangler_command
 from tests.local.own_pages import BROKEN_KEY_JS, write_pages_project
@@ -28,7 +32,7 @@ def _project(root: Path) -> PagesProject:
 def test_the_functions_and_the_static_output_are_found_beside_the_wrangler_file(tmp_path: Path) -> None:
     project = _project(write_pages_project(tmp_path / "project"))
     app = tmp_path / "project" / "apps" / "site"
-    assert project == PagesProject(app, app / "functions", app / "public")
+    assert project == PagesProject(app, app / "functions", app / "public", "2025-09-01", ("nodejs_compat",))
 
 
 def test_a_pages_app_without_functions_has_no_project_to_run(tmp_path: Path) -> None:
@@ -98,3 +102,38 @@ def test_a_build_that_fails_is_one_line_with_the_file_and_wranglers_message(
     assert failed.startswith(expected), failed
     assert "\n" not in failed
     assert "\x1b" not in failed
+
+
+@pytest.mark.runtime
+def test_a_failing_file_outside_the_project_is_named_by_its_absolute_path(tmp_path: Path) -> None:
+    root = write_pages_project(tmp_path / "project", functions=False)
+    (root / "shared").mkdir()
+    (root / "shared" / "format.js").write_text("export const format = (text) => {\n")
+    functions = root / "apps" / "site" / "functions"
+    functions.mkdir()
+    (functions / "index.js").write_text(
+        'import { format } from "../../../shared/format.js";\n'
+        'export const onRequest = () => new Response(format("x"));\n'
+    )
+    failed = build_functions(_project(root), tmp_path / "tree", wrangler_command(), node_environment())
+    assert failed is not None
+    assert failed.startswith(f"{(root / 'shared' / 'format.js').resolve()}:2:0: "), failed
+
+
+@pytest.mark.runtime
+def test_a_build_past_its_deadline_is_stopped_whole_and_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = _project(write_pages_project(tmp_path / "project"))
+    monkeypatch.setattr(pages, "_BUILD_TIMEOUT", 0.5)  # wrangler alone takes longer to start
+    started: list[int] = []
+    popen = subprocess.Popen
+
+    def recording(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = popen(*args, **kwargs)
+        started.append(process.pid)
+        return process
+
+    monkeypatch.setattr(pages.subprocess, "Popen", recording)
+    failed = build_functions(project, tmp_path / "tree", wrangler_command(), node_environment())
+    assert failed == "`wrangler pages functions build` did not finish within 0.5 s"
+    assert started
+    assert group_members(started[0]) == []

@@ -35,7 +35,8 @@ def test_the_seeds_run_their_reference_apps(tmp_path: Path, stack: str, section:
 def test_each_seed_gets_one_line_saying_what_runs_and_where_its_flows_run(tmp_path: Path) -> None:
     lines = {run.app: run.line for run in plan_runs(load_catalog(ROOT, "dev"), tmp_path)}
     assert lines == {
-        "dubai-app-front": "dubai-app-front: runs kvstack's reference app (a Pages app: kvstack does not build it); "
+        "dubai-app-front": "dubai-app-front: runs kvstack's reference app (a Pages app with no functions/ beside "
+        "apps/dubai-app-front/wrangler.toml); "
         "its flows (chart) run against it",
         "chatchonk-api": "chatchonk-api: a REST API client: namespaces and tokens only, no runtime; "
         "its flows (rest-cache) use the API, not a runtime",
@@ -123,7 +124,7 @@ def test_a_pages_app_with_functions_runs_them_from_its_own_folder(tmp_path: Path
     assert site.kind == "functions"
     assert site.line == "site: runs its own Pages Functions functions/ (apps/site/wrangler.toml), assets public/"
     folder = project / "apps" / "site"
-    pages = PagesProject(folder, folder / "functions", folder / "public")
+    pages = PagesProject(folder, folder / "functions", folder / "public", "2025-09-01", ("nodejs_compat",))
     assert site.spec == AppSpec("site", tmp_path / "tree" / "apps" / "site" / "wrangler.toml", "top", pages=pages)
 
 
@@ -153,3 +154,15 @@ def _seed_project(project: Path) -> Path:
     for folder in ("keyspaces", "apps"):
         shutil.copytree(ROOT / folder, project / folder)
     return project
+
+
+def test_a_pages_apps_static_output_outside_its_folder_is_named_from_it(tmp_path: Path) -> None:
+    project = write_pages_project(tmp_path / "project")
+    (project / "dist").mkdir()
+    wrangler = project / "apps" / "site" / "wrangler.toml"
+    wrangler.write_text(wrangler.read_text().replace('"public"', f'"{project / "dist"}"'))  # absolute
+    [site] = plan_runs(load_catalog(project, "dev"), tmp_path / "tree")
+    assert site.line.endswith("), assets ../../dist/")
+    assert site.spec is not None
+    assert site.spec.pages is not None
+    assert site.spec.pages.output == project / "dist"
