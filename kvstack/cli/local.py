@@ -150,6 +150,12 @@ def status(
         )
         for line in (document.get("runs") or {}).values():
             output.info(line)  # what runs for each app, as `up` said
+        pending = (document.get("writes") or {}).get("pending")
+        if pending:
+            output.info(
+                f"{pending:,} KV writes answered by the API are not in the storage yet: reads through the API see "
+                "them, a Worker's binding once they are stored (`kvstack local down` waits for them)"
+            )
     alive = bool(document and document["processes"]) and all(p["alive"] for p in document["processes"])  # type: ignore[index]
     raise typer.Exit(0 if alive else 1)
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from kvstack import names
 from kvstack.catalog import Catalog, load_catalog
-from kvstack.errors import LocalCloudflareError
+from kvstack.errors import KvstackError, LocalCloudflareError
 from kvstack.local.apps import AppSpec
 from kvstack.local.kvcount import USAGE_BINDING
 from kvstack.local.lock import exclusive
@@ -228,7 +228,18 @@ def reset(root: Path) -> None:
 def status(root: Path) -> dict[str, Any] | None:
     """What is running, for people and scripts; None when `up` never ran here."""
     state = LocalState.load(root)
-    return None if state is None else state.status_document()
+    if state is None:
+        return None
+    document = state.status_document()
+    document["writes"] = None  # the write-behind's counts, when the API answers
+    api = next((p for p in document["processes"] if p["role"] == "api" and p["alive"]), None)
+    token_file = Path(state.token_file)
+    if api is not None and token_file.is_file():
+        from kvstack.local.api.client import write_counts
+
+        with contextlib.suppress(KvstackError):
+            document["writes"] = write_counts(state.api_url, token_file.read_text(encoding="utf-8").strip())
+    return document
 
 
 def _start_upstash(

@@ -196,6 +196,10 @@ def test_down_stores_the_writes_the_api_answered_before_it_stops(tmp_path: Path)
             namespace, account_id=state.account_id, body=[{"key": n, "value": n} for n in names]
         )
         assert _pending(state) > 0, "every key was stored before `down`: nothing to wait for"
+        shown = run_kvstack("local", "status", "--root", str(root))
+        assert "KV writes answered by the API are not in the storage yet" in shown.stdout + shown.stderr
+        counted = json.loads(run_kvstack("local", "status", "--json", "--root", str(root)).stdout)["writes"]
+        assert counted["pending"] > 0
     finally:
         result = run_kvstack("local", "down", "--root", str(root))
     assert result.returncode == 0, result.stderr

@@ -10,7 +10,15 @@ from kvstack.cloudflare import envelope_error, mapped_errors
 from kvstack.errors import KvstackError
 from kvstack.local.loopback import loopback_client
 
-__all__ = ["clear_requests", "pending_writes", "register_script", "request_log", "set_knobs", "store_pending_writes"]
+__all__ = [
+    "clear_requests",
+    "pending_writes",
+    "register_script",
+    "request_log",
+    "set_knobs",
+    "store_pending_writes",
+    "write_counts",
+]
 
 # How long `local down` waits for accepted writes to reach the storage; what is left stays in the journal.
 STORE_BOUND_S = 120.0
@@ -48,10 +56,16 @@ def clear_requests(api_url: str, token: str) -> None:
     _call("DELETE", f"{api_url}/__kvstack/requests", token)
 
 
+def write_counts(api_url: str, token: str) -> dict[str, int]:
+    """The write-behind's counts: ``pending`` (answered, not in the storage yet), ``in_flight``, ``stored``,
+    ``refused``."""
+    result: dict[str, int] = _call("GET", f"{api_url}/__kvstack/writes", token)
+    return result
+
+
 def pending_writes(api_url: str, token: str) -> int:
     """KV writes the API answered that are not in the storage yet (its write-behind)."""
-    result: dict[str, Any] = _call("GET", f"{api_url}/__kvstack/writes", token)
-    return int(result["pending"])
+    return int(write_counts(api_url, token)["pending"])
 
 
 def store_pending_writes(
