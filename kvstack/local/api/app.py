@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from kvstack.local.api import admin, graphql, kv, pages, storage, tokens, values, workers
+from kvstack.local.api.auth import token_status
 from kvstack.local.api.context import Context, Settings
 from kvstack.local.api.envelope import ApiError, failure
 from kvstack.local.api.knobs import Knobs
@@ -61,6 +62,14 @@ async def _internal_error(_request: Request, _exc: Exception) -> Response:
     return failure(ApiError(500, CODE_INTERNAL, "Internal error"))
 
 
+def _still_all_powerful(token: dict[str, Any]) -> bool:
+    return (
+        token_status(token) == "active"
+        and not token.get("condition")
+        and any(EVERY_ACCOUNT in (policy.get("resources") or {}) for policy in token["policies"])
+    )
+
+
 def ensure_bootstrap_token(context: Context) -> Path:
     """Create the all-powerful local token once; its value goes only to ``<state>/bootstrap-token`` (0600).
 
@@ -68,10 +77,10 @@ def ensure_bootstrap_token(context: Context) -> Path:
     """
     path = context.settings.state / "bootstrap-token"
     existing = context.store.token_by_value(path.read_text(encoding="utf-8").strip()) if path.is_file() else None
-    if existing is not None and any(EVERY_ACCOUNT in (p.get("resources") or {}) for p in existing["policies"]):
+    if existing is not None and _still_all_powerful(existing):
         context.bootstrap_id = existing["id"]
         return path
-    if existing is not None:  # made before it granted every account: scoped to the first stack's account only
+    if existing is not None:  # disabled, expired or IP-bound by a user, or made before it granted every account
         del context.store.tokens[existing["id"]]
     account_groups = [{"id": g.id} for g in PERMISSION_GROUPS if g.scope == "com.cloudflare.api.account"]
     user_groups = [{"id": g.id} for g in PERMISSION_GROUPS if g.scope == "com.cloudflare.api.user"]

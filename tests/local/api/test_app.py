@@ -87,3 +87,34 @@ def test_wrangler_kv_commands_work_unchanged(api: Api, namespace: str, tmp_path:
     assert [k["name"] for k in json.loads(wrangler("kv", "key", "list", *remote))] == ["hello:1"]
     wrangler("kv", "key", "delete", *remote, "hello:1")
     assert json.loads(wrangler("kv", "key", "list", *remote)) == []
+
+
+@pytest.mark.parametrize(
+    "change", [{"status": "disabled"}, {"condition": {"request.ip": {"in": ["10.0.0.0/8"]}}}], ids=["disabled", "ip"]
+)
+def test_a_bootstrap_token_a_user_disabled_or_bound_is_issued_again_when_the_api_starts(
+    tmp_path: Path, change: dict[str, object]
+) -> None:
+    """`local down` + `local up` gives back a working bootstrap token, whatever was done to the old one."""
+
+    async def call(app: KnobsMiddleware, method: str, path: str, token: str, body: object = None) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            return await client.request(method, path, json=body, headers={"Authorization": f"Bearer {token}"})
+
+    settings = Settings(state=tmp_path / "api", account_id=ACCOUNT, storage_url="http://127.0.0.1:9")
+    token_file = tmp_path / "api" / "bootstrap-token"
+    app = asgi_app(settings)
+    old = token_file.read_text().strip()
+    verified = asyncio.run(call(app, "GET", "/client/v4/user/tokens/verify", old)).json()["result"]
+    current = asyncio.run(call(app, "GET", f"/client/v4/user/tokens/{verified['id']}", old)).json()["result"]
+    body = {"name": current["name"], "policies": current["policies"], **change}
+    changed = asyncio.run(call(app, "PUT", f"/client/v4/user/tokens/{verified['id']}", old, body))
+    assert changed.status_code == 200, changed.text
+    assert asyncio.run(call(app, "GET", f"/client/v4/accounts/{ACCOUNT}", old)).status_code in (401, 403)
+
+    restarted = asgi_app(settings)
+    new = token_file.read_text().strip()
+    assert new != old
+    assert asyncio.run(call(restarted, "GET", f"/client/v4/accounts/{ACCOUNT}", new)).status_code == 200
+    assert asyncio.run(call(restarted, "GET", "/__kvstack/knobs", new)).status_code == 200
