@@ -211,10 +211,12 @@ class WriteBehind:
         if wait > 0:
             self.urgent.extend(writes)
         self._wake.set()
-        if wait > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ticket.done.wait(), wait)
-        ticket.waiting = False
+        try:
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ticket.done.wait(), wait)
+        finally:  # answered, or the caller went away: its writes join the backlog
+            ticket.waiting = False
         if ticket.error is not None:
             raise ticket.error
 
