@@ -158,19 +158,25 @@ def _stored_keys(state: LocalState, namespace: str) -> list[str]:
             return names
 
 
+def _answered_not_stored(state: LocalState, count: int) -> tuple[str, list[str]]:
+    """A new namespace and ``count`` keys bulk-written into it: answered, and not all in the storage yet."""
+    sdk = _sdk(state)
+    namespace = sdk.kv.namespaces.create(account_id=state.account_id, title=f"answered-{count}").id
+    names = [f"k:{i:05d}" for i in range(count)]
+    body: Any = [{"key": name, "value": name} for name in names]
+    written = sdk.kv.namespaces.bulk_update(namespace, account_id=state.account_id, body=body)
+    assert written is not None
+    assert written.successful_key_count == count
+    assert _pending(state) > 0, "every key was stored before the API could be stopped: nothing to lose"
+    return namespace, names
+
+
 @pytest.mark.slow
 def test_writes_the_api_answered_survive_its_kill_9_and_are_stored_after_up(tmp_path: Path) -> None:
     root = project(tmp_path)
     state = control.up(root, "dev")
     try:
-        sdk = _sdk(state)
-        namespace = sdk.kv.namespaces.create(account_id=state.account_id, title="survives-kill").id
-        names = [f"k:{i:05d}" for i in range(10_000)]
-        body: Any = [{"key": name, "value": name} for name in names]
-        written = sdk.kv.namespaces.bulk_update(namespace, account_id=state.account_id, body=body)
-        assert written is not None
-        assert written.successful_key_count == 10_000
-        assert _pending(state) > 0, "every key was stored before the kill: nothing to lose"
+        namespace, names = _answered_not_stored(state, 10_000)
         api = next(p for p in state.processes if p.role == "api")
         os.kill(api.pid, signal.SIGKILL)  # the answered writes not yet in Miniflare exist only in the journal
 
@@ -189,13 +195,7 @@ def test_down_stores_the_writes_the_api_answered_before_it_stops(tmp_path: Path)
     root = project(tmp_path)
     state = control.up(root, "dev")
     try:
-        sdk = _sdk(state)
-        namespace = sdk.kv.namespaces.create(account_id=state.account_id, title="stored-at-down").id
-        names = [f"d:{i:05d}" for i in range(5_000)]
-        sdk.kv.namespaces.bulk_update(
-            namespace, account_id=state.account_id, body=[{"key": n, "value": n} for n in names]
-        )
-        assert _pending(state) > 0, "every key was stored before `down`: nothing to wait for"
+        namespace, names = _answered_not_stored(state, 5_000)
         shown = run_kvstack("local", "status", "--root", str(root))
         assert "KV writes answered by the API are not in the storage yet" in shown.stdout + shown.stderr
         counted = json.loads(run_kvstack("local", "status", "--json", "--root", str(root)).stdout)["writes"]
