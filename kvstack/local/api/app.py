@@ -133,7 +133,7 @@ def server_config(app: KnobsMiddleware, port: int, *, log_level: str = "warning"
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     """Writes a killed API accepted (its journal) are stored again from the start; the drain stops with the app."""
     writes: WriteBehind = app.state.context.writes
-    if len(writes):
+    if writes.has_work():
         writes.start()
     try:
         yield

@@ -101,8 +101,12 @@ def _bulk_item(write: Pending, now: float) -> Item | None:
     item: Item = {"key": write.key}
     if write.expiration is not None:
         remaining = write.expiration - int(now)
-        # Miniflare takes no expiry sooner than 60 s from its own now: a write stored that late keeps the floor.
-        item.update({"expiration": write.expiration} if remaining > MIN_TTL + 1 else {"expiration_ttl": MIN_TTL})
+        # Miniflare takes no expiry sooner than 60 s from its own now: a write stored that late gets that floor.
+        if remaining > MIN_TTL + 1:
+            item["expiration"] = write.expiration
+        else:  # the API keeps the expiry asked for, and the key goes then (expiries.py)
+            item["expiration_ttl"] = MIN_TTL
+            write.kept_expiry = True
     if write.metadata is not None:
         item["metadata"] = write.metadata
     assert write.value is not None
@@ -160,16 +164,30 @@ async def store_chunk(context: Context, chunk: Sequence[Pending], now: float) ->
     refused: dict[Pending, ApiError] = {}
     gate = asyncio.Semaphore(PARALLEL)
 
-    async def send(method: str, namespace: str, path: str, writes: list[Pending], body: Any) -> None:
+    async def send(method: str, namespace: str, path: str, writes: list[Pending], body: list[Any]) -> None:
         async with gate:
             answer = await context.explorer(method, namespace, path, json=body)
-        if answer.status_code != 200:
-            error = _failed(answer)
-            if error.status >= 500:
-                raise error
-            refused.update(dict.fromkeys(writes, error))
+        if answer.status_code == 200:
+            return
+        error = _failed(answer)
+        if error.status >= 500:
+            raise error
+        if len(writes) == 1:
+            refused[writes[0]] = error
+            return
+        # Miniflare refuses a whole batch for one item it will not take: find that item, store the others.
+        await asyncio.gather(
+            *(send(method, namespace, path, [w], [item]) for w, item in zip(writes, body, strict=True))
+        )
 
-    await asyncio.gather(*(send(*call) for call in calls))
+    # Every call ends before this returns, failed or not: their keys leave "in flight" only then.
+    failures = [
+        outcome
+        for outcome in await asyncio.gather(*(send(*call) for call in calls), return_exceptions=True)
+        if isinstance(outcome, BaseException)
+    ]
+    if failures:
+        raise failures[0]
     for write in singles:
         try:
             await _write_single(context, write)
@@ -308,7 +326,8 @@ async def read_values(context: Context, namespace: str, keys: Sequence[str]) -> 
             if not context.writes.kept.expired(namespace, key, now):
                 stored.append(key)
         elif not write.gone(now) and write.value is not None:
-            found[key] = write.value.decode("utf-8", "replace")  # as Miniflare's bulk get reads a value: text
+            # As Miniflare's bulk get reads a value: text, a leading BOM dropped (TextDecoder).
+            found[key] = write.value.decode("utf-8-sig", "replace")
     if stored:
         answer = await context.explorer("POST", namespace, "/bulk/get", json={"keys": stored})
         if answer.status_code != 200:

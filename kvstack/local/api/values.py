@@ -23,6 +23,7 @@ from starlette.responses import Response
 from kvstack.local.api import storage
 from kvstack.local.api.context import Context, context_of
 from kvstack.local.api.envelope import ApiError, success
+from kvstack.local.api.jsjson import stringify
 from kvstack.local.api.kv import BASE
 from kvstack.local.api.limits import (
     BULK_WRITE_MAX,
@@ -55,7 +56,10 @@ def check_key(key: str) -> None:
         raise ApiError(400, CODE_INVALID_KEY, f"Illegal key name {key!r}: keys cannot be '.' or '..'")
     if not key:
         raise ApiError(400, CODE_INVALID_KEY, "key name is empty")
-    size = len(key.encode("utf-8", "surrogatepass"))
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ApiError(400, CODE_INVALID_KEY, "key name is not valid Unicode (a lone surrogate)") from None
     if size > MAX_KEY_BYTES:
         raise ApiError(414, CODE_KEY_TOO_LONG, f"key is {size} bytes; the limit is {MAX_KEY_BYTES}")
 
@@ -82,8 +86,19 @@ def _expiry(expiration: int | None, ttl: int | None) -> dict[str, int]:
 
 
 def _check_metadata(metadata: Any) -> None:
-    if metadata is not None and len(json.dumps(metadata).encode()) > MAX_METADATA_BYTES:
-        raise ApiError(413, CODE_METADATA_TOO_LARGE, f"metadata is larger than {MAX_METADATA_BYTES} bytes")
+    """Measured as Cloudflare (and Miniflare) measure it: the UTF-8 bytes of ``JSON.stringify(metadata)``."""
+    if metadata is None:
+        return
+    try:
+        size = len(stringify(metadata).encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ApiError(
+            400, CODE_BAD_REQUEST, "metadata holds text that is not valid Unicode (a lone surrogate)"
+        ) from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ApiError(400, CODE_BAD_REQUEST, f"metadata is not JSON Cloudflare accepts: {exc}") from None
+    if size > MAX_METADATA_BYTES:
+        raise ApiError(413, CODE_METADATA_TOO_LARGE, f"metadata is {size} bytes; the limit is {MAX_METADATA_BYTES}")
 
 
 def _check_value(size: int) -> None:
@@ -143,9 +158,13 @@ async def _form_value(request: Request) -> tuple[bytes, Any]:
     if not text:
         return value, None
     try:
-        return value, json.loads(text)
+        return value, json.loads(text, parse_constant=_not_json)
     except (ValueError, RecursionError):
         raise ApiError(400, CODE_BAD_REQUEST, "the metadata part is not JSON") from None
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json reads NaN and Infinity; JSON has neither
 
 
 async def write_value(request: Request) -> Response:

@@ -26,7 +26,6 @@ import json
 import logging
 import sqlite3
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 
 from kvstack.local.api.envelope import ApiError, StorageUnavailable
 from kvstack.local.api.expiries import KeptExpiries
+from kvstack.local.api.limits import CODE_INTERNAL
 
 __all__ = ["DRAIN_CHUNK", "SYNC_WINDOW", "Journal", "Pending", "Ticket", "WriteBehind"]
 
@@ -56,6 +56,7 @@ class Ticket:
     """One call's writes: done when each is stored or replaced by a later write of the same key."""
 
     outstanding: int
+    writes: list[Pending] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     waiting: bool = True
     error: ApiError | None = None
@@ -141,7 +142,7 @@ class WriteBehind:
         self.store = store  # set by the app once its storage client exists
         self.latest: dict[Key, Pending] = {}  # the last accepted write of each pending key, oldest first
         self.by_namespace: dict[str, dict[str, Pending]] = {}
-        self.urgent: deque[Pending] = deque()  # writes of calls still waiting for them
+        self.waiting: list[Ticket] = []  # calls still waiting for their writes
         self.in_flight: dict[Key, Pending] = {}  # both lanes' chunks being stored
         self.kept = KeptExpiries(journal.db)
         self.stored = 0
@@ -156,6 +157,10 @@ class WriteBehind:
 
     def __len__(self) -> int:
         return len(self.latest)
+
+    def has_work(self) -> bool:
+        """Writes to store or kept expiries to watch: the drain must run from the start (a restarted API)."""
+        return bool(self.latest or self.kept)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -202,14 +207,14 @@ class WriteBehind:
         if not writes:
             return
         self.start()
-        ticket = Ticket(outstanding=len(writes))
+        ticket = Ticket(outstanding=len(writes), writes=list(writes), waiting=wait > 0)
         for write in writes:
             write.ticket = ticket
         self.journal.add(writes)
         for write in writes:
             self._accept(write)
         if wait > 0:
-            self.urgent.extend(writes)
+            self.waiting.append(ticket)
         self._wake.set()
         try:
             if wait > 0:
@@ -245,38 +250,37 @@ class WriteBehind:
             ticket.done.set()
 
     def _next_chunk(self, urgent: bool) -> list[Pending]:
-        """Up to DRAIN_CHUNK current writes of distinct keys, none in flight: of waiting calls, or the oldest.
+        """Up to DRAIN_CHUNK current writes of distinct keys, none in flight: of waiting calls (the smallest
+        first, so that a small call is not queued behind a large one), or the oldest.
 
         A write the storage failed on ISOLATE_AFTER times goes alone.
         """
-        chosen: dict[Key, Pending] = {}
         if urgent:
-            while self.urgent and len(chosen) < DRAIN_CHUNK:
-                write = self.urgent.popleft()
-                if write.ticket is not None and write.ticket.waiting and self.latest.get(write.slot) is write:
-                    if write.slot in self.in_flight:
-                        self.urgent.append(write)  # an older write of the key is being stored: after it
-                        break
-                    if write.failures >= ISOLATE_AFTER:
-                        if chosen:
-                            self.urgent.appendleft(write)
-                            break
-                        return [write]
-                    chosen[write.slot] = write
-            return list(chosen.values())
-        for slot, write in self.latest.items():
+            self.waiting = [ticket for ticket in self.waiting if ticket.waiting and ticket.outstanding]
+            candidates: Iterable[Pending] = (
+                write for ticket in sorted(self.waiting, key=lambda t: t.outstanding) for write in ticket.writes
+            )
+        else:
+            candidates = self.latest.values()
+        chosen: dict[Key, Pending] = {}
+        for write in candidates:
             if len(chosen) >= DRAIN_CHUNK:
                 break
-            if slot in self.in_flight:
+            if self.latest.get(write.slot) is not write or write.slot in self.in_flight or write.slot in chosen:
                 continue
             if write.failures >= ISOLATE_AFTER:
                 if not chosen:
                     return [write]
                 continue
-            chosen[slot] = write
+            chosen[write.slot] = write
         return list(chosen.values())
 
     def _finish(self, chunk: Sequence[Pending], refused: dict[Pending, ApiError]) -> None:
+        stored = [write for write in chunk if write not in refused]
+        keep = {w.slot: w.expiration for w in stored if w.kept_expiry and w.expiration is not None}
+        # Kept expiries first: killed in between, the journal stores the write (and keeps its expiry) again.
+        if self.kept.update(keep, forget=[write.slot for write in stored]):
+            self._kept_added.set()
         self.journal.remove(chunk)
         for write in chunk:
             if self.latest.get(write.slot) is write:
@@ -286,10 +290,6 @@ class WriteBehind:
                 if not keys:
                     del self.by_namespace[write.namespace]
             self._settle(write, refused.get(write))
-        stored = [write for write in chunk if write not in refused]
-        keep = {w.slot: w.expiration for w in stored if w.kept_expiry and w.expiration is not None}
-        if self.kept.update(keep, forget=[write.slot for write in stored]):
-            self._kept_added.set()
         self.stored += len(stored)
         self.refused += len(refused)
         for write, error in refused.items():
@@ -310,25 +310,31 @@ class WriteBehind:
             self.in_flight.update((write.slot, write) for write in chunk)
             try:
                 refused = await store(chunk, time.time())
-            except ApiError as exc:  # the storage is down or failing: keep everything and try again
+            except Exception as exc:  # the storage is down or failing (or a write cannot be sent): try again
+                error = exc if isinstance(exc, ApiError) else ApiError(500, CODE_INTERNAL, f"storing failed: {exc!r}")
                 self._land(chunk)
                 if not isinstance(exc, StorageUnavailable):
                     for write in chunk:
                         write.failures += 1
                     if len(chunk) == 1 and chunk[0].failures >= REFUSE_AFTER:
-                        self._finish(chunk, {chunk[0]: exc})
+                        self._finish(chunk, {chunk[0]: error})
                         continue
-                if urgent:
-                    self.urgent.extendleft(reversed(chunk))
+                self._settle_replaced(chunk)
                 delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
                 failures += 1
-                log.warning("storing %d pending writes failed (%s); again in %.1f s", len(chunk), exc.message, delay)
+                log.warning("storing %d pending writes failed (%s); again in %.1f s", len(chunk), error.message, delay)
                 await asyncio.sleep(delay)
                 continue
             self._land(chunk)
             failures = 0
             self._finish(chunk, refused)
             self._wake.set()  # the other lane may wait for a key this chunk held
+
+    def _settle_replaced(self, chunk: Sequence[Pending]) -> None:
+        """Writes of a failed chunk that a later write replaced meanwhile: never stored, and done with."""
+        for write in chunk:
+            if self.latest.get(write.slot) is not write:
+                self._settle(write, None)
 
     def _land(self, chunk: Sequence[Pending]) -> None:
         for write in chunk:
