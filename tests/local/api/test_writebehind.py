@@ -8,6 +8,7 @@ Worker's binding reads it) is every key with its value and expiry, and for each 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,8 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from kvstack.local.api import writebehind
+from kvstack.local.api import storage, writebehind
 from kvstack.local.api.envelope import ApiError, StorageUnavailable
+from kvstack.local.api.expiries import KeptExpiries
 from kvstack.local.api.writebehind import Journal, Pending, StoreChunk, WriteBehind
 from tests.local.api.conftest import ACCOUNT, Api
 
@@ -219,3 +221,42 @@ def test_a_key_stored_while_its_listing_page_is_asked_for_is_listed(
     assert writes(api)["pending"] > 0, "every key was stored before the listing: no interleaving to test"
     monkeypatch.setattr(context, "explorer", then_drain)
     assert [key.name for key in sdk.kv.namespaces.keys.list(namespace, account_id=ACCOUNT, limit=1000)] == names
+
+
+@pytest.mark.runtime
+@pytest.mark.xdist_group("local-api")
+def test_a_batch_miniflare_refuses_for_one_item_stores_the_others(api: Api, namespace: str) -> None:
+    """The store step on real Miniflare, given one write its validation would have let through by mistake
+    (metadata Miniflare measures above 1,024 bytes): that write alone is refused, its 99 neighbours stored."""
+    context = dataclasses.replace(api.app.context, storage=None)  # its own storage client, in this event loop
+    behind = context.writes
+    chunk = [behind.new(namespace, f"n:{i:03d}", b"v") for i in range(99)]
+    bad = behind.new(namespace, "n:bad", b"v", metadata={"a": [1e20] * 60})
+    refused = asyncio.run(storage.store_chunk(context, [*chunk[:50], bad, *chunk[50:]], time.time()))
+    assert list(refused) == [bad]
+    assert refused[bad].status == 413
+    assert sorted(stored(api, namespace)) == [f"n:{i:03d}" for i in range(99)]
+
+
+def test_a_restarted_api_watches_its_kept_expiries_without_a_new_write(tmp_path: Path) -> None:
+    """A kept expiry recorded before a restart is swept from the start (it waited for an unrelated write)."""
+    journal = Journal(tmp_path / "journal.sqlite")
+    KeptExpiries(journal.db).update({("ns", "big"): int(time.time()) - 1}, forget=[])
+    deleted: list[tuple[str, str, bool]] = []
+
+    async def store(chunk: Sequence[Pending], now: float) -> dict[Pending, ApiError]:
+        deleted.extend((write.namespace, write.key, write.gone(now)) for write in chunk)
+        return {}
+
+    async def restarted() -> None:
+        behind = WriteBehind(journal, store)
+        assert behind.has_work()
+        behind.start()  # what the app's startup does when there is work
+        for _ in range(200):
+            if deleted:
+                break
+            await asyncio.sleep(0.05)
+        await behind.stop()
+
+    asyncio.run(restarted())
+    assert deleted == [("ns", "big", True)]
