@@ -336,7 +336,7 @@ class WriteBehind:
             self._land(chunk)
             failures = 0
             self._finish(chunk, refused)
-            self._wake.set()  # the other lane may wait for a key this chunk held
+            self._wake.set()  # another lane may wait for a key this chunk held
 
     def _settle_replaced(self, chunk: Sequence[Pending]) -> None:
         """Writes of a failed chunk that a later write replaced meanwhile: never stored, and done with."""
