@@ -14,6 +14,7 @@ __all__ = [
     "failure",
     "json_body",
     "json_object",
+    "refuse_constant",
     "success",
 ]
 
@@ -84,14 +85,15 @@ async def json_body(request: Request, *, empty: Any = None) -> Any:
     if not raw:
         return empty
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        return json.loads(raw, parse_constant=refuse_constant)
     except json.JSONDecodeError as exc:
         raise ApiError(400, CODE_BAD_REQUEST, f"request body is not JSON: {exc.msg}") from exc
     except (ValueError, RecursionError) as exc:  # Infinity/NaN, a 4,301-digit number, 100,000 `[`
         raise ApiError(400, CODE_BAD_REQUEST, f"request body is not JSON Cloudflare accepts: {exc}") from None
 
 
-def _no_constant(name: str) -> Any:
+def refuse_constant(name: str) -> Any:
+    """``json.loads``' ``parse_constant``: Python reads NaN and Infinity, which JSON does not have."""
     raise ValueError(f"{name} is not JSON")
 
 

@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from kvstack.local.api import storage
 from kvstack.local.api.context import Context, context_of
-from kvstack.local.api.envelope import ApiError, success
+from kvstack.local.api.envelope import ApiError, refuse_constant, success
 from kvstack.local.api.jsjson import stringify
 from kvstack.local.api.kv import BASE
 from kvstack.local.api.limits import (
@@ -158,13 +158,9 @@ async def _form_value(request: Request) -> tuple[bytes, Any]:
     if not text:
         return value, None
     try:
-        return value, json.loads(text, parse_constant=_not_json)
+        return value, json.loads(text, parse_constant=refuse_constant)
     except (ValueError, RecursionError):
         raise ApiError(400, CODE_BAD_REQUEST, "the metadata part is not JSON") from None
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # Python's json reads NaN and Infinity; JSON has neither
 
 
 async def write_value(request: Request) -> Response:
