@@ -99,6 +99,16 @@ def check_local(up: Up) -> tuple[int, str, dict[str, Any]]:
     return check.returncode, check.stdout + check.stderr, report
 
 
+def assert_check_local_passes(up: Up, app: str) -> None:
+    """`kvstack check --local` exits 0 with nothing failed or skipped, and it reached ``app``'s bindings."""
+    code, printed, report = check_local(up)
+    assert code == 0, printed
+    assert report["summary"]["failed"] == 0
+    assert report["summary"]["skipped"] == 0
+    passed = {c["name"] for c in report["checks"] if c["outcome"] == "passed"}
+    assert f"test_app_reports_its_bindings_available[{app}]" in passed
+
+
 def wait_until_counted(up: Up, namespace_id: str, action: str, count: int) -> None:
     """Wait until the analytics count ``count`` operations ``action`` on the namespace today (at most 30 s)."""
     deadline = time.monotonic() + 30  # the counter's record lands while the request ends (waitUntil)

@@ -15,7 +15,15 @@ import httpx
 import pytest
 
 from tests.cli.conftest import run_kvstack
-from tests.local.local_up import Up, check_local, local_up, operations, running, wait_until_counted
+from tests.local.local_up import (
+    Up,
+    assert_check_local_passes,
+    check_local,
+    local_up,
+    operations,
+    running,
+    wait_until_counted,
+)
 from tests.local.own_project import ACCOUNT, INDEX_JS, WRANGLER, write_project
 
 __all__ = ["local_up"]  # the fixture, used by name
@@ -66,12 +74,7 @@ def test_up_writes_nothing_into_the_users_own_files(notes: Up) -> None:
 
 
 def test_check_local_passes_on_the_users_own_app(notes: Up) -> None:
-    code, printed, report = check_local(notes)
-    assert code == 0, printed
-    assert report["summary"]["failed"] == 0
-    assert report["summary"]["skipped"] == 0
-    passed = {c["name"] for c in report["checks"] if c["outcome"] == "passed"}
-    assert "test_app_reports_its_bindings_available[notes]" in passed
+    assert_check_local_passes(notes, "notes")
 
 
 def test_a_second_up_runs_the_apps_own_code_again_with_its_edits(notes: Up) -> None:

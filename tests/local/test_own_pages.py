@@ -16,7 +16,16 @@ import httpx
 import pytest
 
 from tests.cli.conftest import run_kvstack
-from tests.local.local_up import Up, check_local, local_up, operations, running, start, wait_until_counted
+from tests.local.local_up import (
+    Up,
+    assert_check_local_passes,
+    check_local,
+    local_up,
+    operations,
+    running,
+    start,
+    wait_until_counted,
+)
 from tests.local.own_pages import ACCOUNT, BROKEN_KEY_JS, INDEX_HTML, KEY_JS, write_pages_project
 
 __all__ = ["local_up"]  # the fixture, used by name
@@ -91,12 +100,7 @@ def test_up_writes_nothing_into_the_users_pages_project(site: Up) -> None:
 
 
 def test_check_local_passes_on_the_users_pages_app(site: Up) -> None:
-    code, printed, report = check_local(site)
-    assert code == 0, printed
-    assert report["summary"]["failed"] == 0
-    assert report["summary"]["skipped"] == 0
-    passed = {c["name"] for c in report["checks"] if c["outcome"] == "passed"}
-    assert "test_app_reports_its_bindings_available[site]" in passed
+    assert_check_local_passes(site, "site")
 
 
 def test_a_second_up_builds_the_edited_functions_again(site: Up) -> None:
