@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -103,6 +104,10 @@ class Journal:
     """The accepted, not yet stored writes, on disk (SQLite: one transaction per call, crash-safe)."""
 
     def __init__(self, path: Path) -> None:
+        # It holds values (a session, a token a user stored in KV): owner-only, as the account state. SQLite
+        # gives its WAL and shared-memory files the database file's mode.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        path.chmod(0o600)
         # One connection, used only from the event loop's thread (which is not always the creating thread).
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")

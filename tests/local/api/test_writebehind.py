@@ -289,3 +289,11 @@ def test_a_small_write_made_while_a_large_call_waits_is_stored_when_answered(api
         assert writes(api)["pending"], "the large call was stored before the small writes: nothing was tested"
         assert large.result() is not None
     drained(api)
+
+
+def test_the_journal_holding_values_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.add([Pending(1, "ns", "session", b"a value a user stored", None)])
+    files = sorted(tmp_path.iterdir())
+    assert [path.name for path in files] == ["journal.sqlite", "journal.sqlite-shm", "journal.sqlite-wal"]
+    assert {path.stat().st_mode & 0o777 for path in files} == {0o600}
