@@ -73,7 +73,7 @@ def store_pending_writes(
 ) -> int:
     """Wait (up to ``bound`` s) until the API has stored every write it answered; the count still pending.
 
-    An API that does not answer has nothing to wait for: its journal keeps the writes for the next start.
+    An API that does not answer cannot be waited for (said): its journal keeps the writes for the next start.
     """
     try:
         pending = pending_writes(api_url, token)
@@ -84,6 +84,10 @@ def store_pending_writes(
             time.sleep(0.5)
             pending = pending_writes(api_url, token)
     except KvstackError:
+        progress(
+            "the local API did not answer: any KV writes it answered and had not stored stay in its journal, "
+            "and the next `kvstack local up` stores them"
+        )
         return 0
     if pending:
         progress(
